@@ -1,0 +1,156 @@
+/**
+ * The runtime contract (DESIGN §4): every environment variable parsed and
+ * validated once, at start-up. A bad value is a ConfigError that names the
+ * variable and the value; the CLI turns it into a message and exit code 2.
+ */
+import { parseIPv4, parseIPv6 } from './addresses.js';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface EtcdConfig {
+  /** URLs, e.g. ["http://127.0.0.1:2379"]. */
+  readonly endpoints: readonly string[];
+  readonly caCertFile?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  readonly username?: string;
+  readonly password?: string;
+}
+
+export interface AgentConfig {
+  readonly ip: string;
+  readonly ip6?: string;
+  readonly etcd: EtcdConfig;
+  readonly configDir: string;
+  readonly birdSocket: string;
+  readonly bird6Socket: string;
+  readonly logLevel: LogLevel;
+  readonly logFormat: 'json' | 'pretty';
+  readonly debounceMs: number;
+  readonly maxWaitMs: number;
+  readonly probeIntervalMs: number;
+  /** s6 readiness: fd to write a newline to once both configs are installed. */
+  readonly notifyFd?: number;
+  readonly birdBin: string;
+  readonly bird6Bin: string;
+  readonly birdcBin: string;
+  readonly birdc6Bin: string;
+}
+
+export const LOG_LEVELS = ['silly', 'trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const PREFIX = '/calico/bgp/v1';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function present(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+function bad(name: string, value: string, why: string): ConfigError {
+  return new ConfigError(`invalid ${name}=${JSON.stringify(value)}: ${why}`);
+}
+
+function integer(env: Env, name: string, dflt: number, min: number, max: number): number {
+  const raw = present(env, name);
+  if (raw === undefined) return dflt;
+  if (!/^\d+$/.test(raw)) throw bad(name, raw, 'expected a whole number');
+  const n = Number(raw);
+  if (n < min || n > max) throw bad(name, raw, `expected ${min}..${max}`);
+  return n;
+}
+
+function endpointList(env: Env): string[] {
+  const list = present(env, 'ETCD_ENDPOINTS');
+  if (list !== undefined) {
+    const urls = list.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    if (urls.length === 0) throw bad('ETCD_ENDPOINTS', list, 'no endpoint given');
+    for (const u of urls) {
+      let parsed: URL;
+      try {
+        parsed = new URL(u);
+      } catch {
+        throw bad('ETCD_ENDPOINTS', list, `${u} is not a URL (expected e.g. http://10.0.0.1:2379)`);
+      }
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+        throw bad('ETCD_ENDPOINTS', list, `${u}: scheme must be http or https`);
+      }
+    }
+    return urls;
+  }
+  const scheme = present(env, 'ETCD_SCHEME') ?? 'http';
+  if (scheme !== 'http' && scheme !== 'https') throw bad('ETCD_SCHEME', scheme, 'expected http or https');
+  const authority = present(env, 'ETCD_AUTHORITY') ?? '127.0.0.1:2379';
+  if (!/^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$/.test(authority)) {
+    throw bad('ETCD_AUTHORITY', authority, 'expected host:port');
+  }
+  return [`${scheme}://${authority}`];
+}
+
+export function parseLogLevel(raw: string | undefined): LogLevel {
+  const v = (raw ?? 'info').trim().toLowerCase() || 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(v)) {
+    throw bad('LOG_LEVEL', raw ?? '', `expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+  return v as LogLevel;
+}
+
+/** Etcd connection settings only (for commands that do not need IP). */
+export function etcdConfigFromEnv(env: Env): EtcdConfig {
+  const file = (name: string): string | undefined => present(env, name);
+  const username = present(env, 'ETCD_USERNAME');
+  const password = env['ETCD_PASSWORD'];
+  if (username !== undefined && (password === undefined || password === '')) {
+    throw new ConfigError('ETCD_USERNAME is set but ETCD_PASSWORD is empty');
+  }
+  return {
+    endpoints: endpointList(env),
+    caCertFile: file('ETCD_CA_CERT_FILE'),
+    certFile: file('ETCD_CERT_FILE'),
+    keyFile: file('ETCD_KEY_FILE'),
+    username,
+    password: username !== undefined ? password : undefined,
+  };
+}
+
+export function configFromEnv(env: Env): AgentConfig {
+  const ipRaw = present(env, 'IP');
+  if (ipRaw === undefined) throw new ConfigError('IP is required: the IPv4 address of this route reflector');
+  const ip = parseIPv4(ipRaw);
+  if (!ip.ok) throw bad('IP', ipRaw, ip.reason);
+  const ip6Raw = present(env, 'IP6');
+  let ip6: string | undefined;
+  if (ip6Raw !== undefined) {
+    const p = parseIPv6(ip6Raw);
+    if (!p.ok) throw bad('IP6', ip6Raw, p.reason);
+    ip6 = p.value;
+  }
+  const format = (present(env, 'LOG_FORMAT') ?? 'json').toLowerCase();
+  if (format !== 'json' && format !== 'pretty') throw bad('LOG_FORMAT', format, 'expected json or pretty');
+  const notify = present(env, 'NOTIFY_FD');
+  return {
+    ip: ip.value,
+    ip6,
+    etcd: etcdConfigFromEnv(env),
+    configDir: present(env, 'CONFIG_DIR') ?? '/config',
+    birdSocket: present(env, 'BIRD_SOCKET') ?? '/sockets/bird.ctl',
+    bird6Socket: present(env, 'BIRD6_SOCKET') ?? '/sockets/bird6.ctl',
+    logLevel: parseLogLevel(env['LOG_LEVEL']),
+    logFormat: format,
+    debounceMs: integer(env, 'DEBOUNCE_MS', 100, 0, 60_000),
+    maxWaitMs: integer(env, 'MAX_WAIT_MS', 1000, 0, 600_000),
+    probeIntervalMs: integer(env, 'PROBE_INTERVAL_MS', 1000, 50, 600_000),
+    notifyFd: notify === undefined ? undefined : integer(env, 'NOTIFY_FD', 0, 0, 1024),
+    birdBin: present(env, 'BIRD_BIN') ?? 'bird',
+    bird6Bin: present(env, 'BIRD6_BIN') ?? 'bird6',
+    birdcBin: present(env, 'BIRDC_BIN') ?? 'birdc',
+    birdc6Bin: present(env, 'BIRDC6_BIN') ?? 'birdc6',
+  };
+}

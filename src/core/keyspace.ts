@@ -1,0 +1,136 @@
+/**
+ * The Calico keyspace (DESIGN §2): which keys matter, and what their values
+ * mean once validated. `parseEntry` is the single gate between etcd text and
+ * the state; an entry it rejects carries the reason, naming nothing but data.
+ */
+import { parseAsNumber, parseClusterId, parseIP, quote, type Parsed } from './addresses.js';
+import type { Family } from './events.js';
+
+export type Entry =
+  | { readonly kind: 'globalAs'; readonly as: number }
+  | { readonly kind: 'loglevel'; readonly debug: boolean }
+  | { readonly kind: 'globalPeer'; readonly family: Family; readonly ip: string; readonly as: number }
+  | { readonly kind: 'hostIp'; readonly family: Family; readonly node: string; readonly ip: string }
+  | { readonly kind: 'hostAs'; readonly node: string; readonly as: number }
+  | { readonly kind: 'hostPeer'; readonly family: Family; readonly node: string; readonly ip: string; readonly as: number }
+  | { readonly kind: 'rr'; readonly family: Family; readonly ip: string; readonly clusterId?: string };
+
+export type EntryKind = Entry['kind'];
+
+/** What a key is, before its value is read. */
+export type KeyClass =
+  | { readonly kind: 'globalAs' | 'loglevel' }
+  | { readonly kind: 'globalPeer' | 'rr'; readonly family: Family; readonly keyIp: string }
+  | { readonly kind: 'hostIp'; readonly family: Family; readonly node: string }
+  | { readonly kind: 'hostAs'; readonly node: string }
+  | { readonly kind: 'hostPeer'; readonly family: Family; readonly node: string; readonly keyIp: string };
+
+const FAMILY: Record<string, Family> = { v4: 'v4', v6: 'v6' };
+
+/** Classify a key relative to the prefix, or undefined for keys this agent does not use. */
+export function classifyKey(prefix: string, key: string): KeyClass | undefined {
+  if (!key.startsWith(prefix + '/')) return undefined;
+  const parts = key.slice(prefix.length + 1).split('/');
+  const [a, b, c, d] = parts;
+  if (a === 'global') {
+    if (parts.length === 2 && b === 'as_num') return { kind: 'globalAs' };
+    if (parts.length === 2 && b === 'loglevel') return { kind: 'loglevel' };
+    const m = parts.length === 3 && c ? /^peer_(v4|v6)$/.exec(b ?? '') : null;
+    if (m && c) return { kind: 'globalPeer', family: FAMILY[m[1]!]!, keyIp: c };
+    return undefined;
+  }
+  if (a === 'host' && b) {
+    if (parts.length === 3 && c === 'as_num') return { kind: 'hostAs', node: b };
+    const ipm = parts.length === 3 ? /^ip_addr_(v4|v6)$/.exec(c ?? '') : null;
+    if (ipm) return { kind: 'hostIp', family: FAMILY[ipm[1]!]!, node: b };
+    const pm = parts.length === 4 && d ? /^peer_(v4|v6)$/.exec(c ?? '') : null;
+    if (pm && d) return { kind: 'hostPeer', family: FAMILY[pm[1]!]!, node: b, keyIp: d };
+    return undefined;
+  }
+  const rm = parts.length === 2 && b ? /^rr_(v4|v6)$/.exec(a ?? '') : null;
+  if (rm && b) return { kind: 'rr', family: FAMILY[rm[1]!]!, keyIp: b };
+  return undefined;
+}
+
+const LOGLEVELS_OFF = new Set(['info', 'none', 'warning', 'error', 'critical', '']);
+
+function json(raw: string): Parsed<Record<string, unknown>> {
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    return { ok: false, reason: `value ${quote(raw)} is not JSON` };
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    return { ok: false, reason: `value ${quote(raw)} is not a JSON object` };
+  }
+  return { ok: true, value: v as Record<string, unknown> };
+}
+
+/** The peer address in a value must be the one its key names (after normalisation). */
+function peerIp(family: Family, keyIp: string, value: Record<string, unknown>): Parsed<string> {
+  const fromKey = parseIP(family, keyIp);
+  if (!fromKey.ok) return { ok: false, reason: `key address: ${fromKey.reason}` };
+  const fromValue = parseIP(family, value['ip']);
+  if (!fromValue.ok) return { ok: false, reason: `"ip": ${fromValue.reason}` };
+  if (fromValue.value !== fromKey.value) {
+    return { ok: false, reason: `"ip" ${fromValue.value} differs from the key's address ${fromKey.value}` };
+  }
+  return fromValue;
+}
+
+function withReason<T>(p: Parsed<T>, what: string): Parsed<T> {
+  return p.ok ? p : { ok: false, reason: `${what}: ${p.reason}` };
+}
+
+/** Validate a value for a classified key. */
+export function parseEntry(cls: KeyClass, raw: string): Parsed<Entry> {
+  switch (cls.kind) {
+    case 'globalAs': {
+      const as = parseAsNumber(raw);
+      return as.ok ? { ok: true, value: { kind: 'globalAs', as: as.value } } : as;
+    }
+    case 'hostAs': {
+      const as = parseAsNumber(raw);
+      return as.ok ? { ok: true, value: { kind: 'hostAs', node: cls.node, as: as.value } } : as;
+    }
+    case 'loglevel': {
+      const level = raw.trim().toLowerCase();
+      if (level === 'debug') return { ok: true, value: { kind: 'loglevel', debug: true } };
+      if (LOGLEVELS_OFF.has(level)) return { ok: true, value: { kind: 'loglevel', debug: false } };
+      return { ok: false, reason: `log level ${quote(raw)} is not one of debug, info, warning, error, critical, none` };
+    }
+    case 'hostIp': {
+      const ip = parseIP(cls.family, raw.trim());
+      return ip.ok
+        ? { ok: true, value: { kind: 'hostIp', family: cls.family, node: cls.node, ip: ip.value } }
+        : ip;
+    }
+    case 'globalPeer':
+    case 'hostPeer': {
+      const v = json(raw);
+      if (!v.ok) return v;
+      const ip = peerIp(cls.family, cls.keyIp, v.value);
+      if (!ip.ok) return ip;
+      const as = withReason(parseAsNumber(v.value['as_num']), '"as_num"');
+      if (!as.ok) return as;
+      if (cls.kind === 'hostPeer') {
+        return { ok: true, value: { kind: 'hostPeer', family: cls.family, node: cls.node, ip: ip.value, as: as.value } };
+      }
+      return { ok: true, value: { kind: 'globalPeer', family: cls.family, ip: ip.value, as: as.value } };
+    }
+    case 'rr': {
+      const v = json(raw);
+      if (!v.ok) return v;
+      const ip = peerIp(cls.family, cls.keyIp, v.value);
+      if (!ip.ok) return ip;
+      const rawCluster = v.value['cluster_id'];
+      if (rawCluster === undefined || rawCluster === null || rawCluster === '') {
+        return { ok: true, value: { kind: 'rr', family: cls.family, ip: ip.value } };
+      }
+      const cluster = withReason(parseClusterId(rawCluster), '"cluster_id"');
+      if (!cluster.ok) return cluster;
+      return { ok: true, value: { kind: 'rr', family: cls.family, ip: ip.value, clusterId: cluster.value } };
+    }
+  }
+}

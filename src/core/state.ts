@@ -1,0 +1,165 @@
+/**
+ * The agent's state: a fold of etcd events (DESIGN §3). Each event costs time
+ * proportional to the keys it touches: the state is indexed so that neither a
+ * put nor a delete scans the keyspace, an unchanged value is not re-parsed,
+ * and a resync only re-parses the keys whose value differs.
+ *
+ * The state is mutated in place for speed; `createState` gives every fold its
+ * own, so replaying the same events always builds the same state.
+ */
+import { classifyKey, parseEntry, type Entry } from './keyspace.js';
+import { FAMILIES, type EtcdBatch, type EtcdEvent, type Family } from './events.js';
+
+type Of<K extends Entry['kind']> = Extract<Entry, { kind: K }>;
+type PerFamily<T> = Record<Family, T>;
+
+export interface State {
+  revision: number;
+  /** Raw value of every key this agent uses, valid or not (to skip unchanged values). */
+  readonly raw: Map<string, string>;
+  /** The valid entry behind each key. */
+  readonly entries: Map<string, Entry>;
+  /** The key of each rejected value, with the reason. */
+  readonly invalid: Map<string, string>;
+  /** `/global/as_num`, when set and valid. */
+  globalAs: number | undefined;
+  /** `/global/loglevel` is `debug`. */
+  debug: boolean;
+  readonly rr: PerFamily<Map<string, Of<'rr'>>>;
+  readonly globalPeers: PerFamily<Map<string, Of<'globalPeer'>>>;
+  /** node -> its address, per family. */
+  readonly hostIps: PerFamily<Map<string, string>>;
+  /** peer (RR) address -> key -> node-specific peering that names it. */
+  readonly hostPeersByIp: PerFamily<Map<string, Map<string, Of<'hostPeer'>>>>;
+  /** Bumped whenever something that can change a family's plan changes. */
+  readonly gens: PerFamily<number>;
+}
+
+export interface Rejection {
+  readonly key: string;
+  readonly reason: string;
+}
+
+/** What one batch did to the state (for logs and metrics). */
+export interface FoldResult {
+  readonly state: State;
+  readonly revision: number;
+  readonly events: number;
+  /** Keys whose value was rejected in this batch (each logged once). */
+  readonly rejected: readonly Rejection[];
+}
+
+const perFamily = <T>(make: () => T): PerFamily<T> => ({ v4: make(), v6: make() });
+
+export function createState(): State {
+  return {
+    revision: 0,
+    raw: new Map(),
+    entries: new Map(),
+    invalid: new Map(),
+    globalAs: undefined,
+    debug: false,
+    rr: perFamily(() => new Map()),
+    globalPeers: perFamily(() => new Map()),
+    hostIps: perFamily(() => new Map()),
+    hostPeersByIp: perFamily(() => new Map()),
+    gens: { v4: 0, v6: 0 },
+  };
+}
+
+function touch(state: State, entry: Entry): void {
+  const families: readonly Family[] = 'family' in entry ? [entry.family] : entry.kind === 'hostAs' ? [] : FAMILIES;
+  for (const f of families) state.gens[f]++;
+}
+
+function index(state: State, key: string, entry: Entry, add: boolean): void {
+  switch (entry.kind) {
+    case 'rr':
+      if (add) state.rr[entry.family].set(key, entry);
+      else state.rr[entry.family].delete(key);
+      break;
+    case 'globalPeer':
+      if (add) state.globalPeers[entry.family].set(key, entry);
+      else state.globalPeers[entry.family].delete(key);
+      break;
+    case 'hostIp':
+      if (add) state.hostIps[entry.family].set(entry.node, entry.ip);
+      else state.hostIps[entry.family].delete(entry.node);
+      break;
+    case 'hostPeer': {
+      const byIp = state.hostPeersByIp[entry.family];
+      let keys = byIp.get(entry.ip);
+      if (add) {
+        if (!keys) byIp.set(entry.ip, (keys = new Map()));
+        keys.set(key, entry);
+      } else if (keys) {
+        keys.delete(key);
+        if (keys.size === 0) byIp.delete(entry.ip);
+      }
+      break;
+    }
+    case 'globalAs':
+      state.globalAs = add ? entry.as : undefined;
+      break;
+    case 'loglevel':
+      state.debug = add && entry.debug;
+      break;
+    case 'hostAs':
+      break;
+  }
+  touch(state, entry);
+}
+
+function remove(state: State, key: string): void {
+  state.raw.delete(key);
+  state.invalid.delete(key);
+  const old = state.entries.get(key);
+  if (old) {
+    state.entries.delete(key);
+    index(state, key, old, false);
+  }
+}
+
+function put(state: State, prefix: string, key: string, value: string, rejected: Rejection[]): void {
+  if (state.raw.get(key) === value) return;
+  const cls = classifyKey(prefix, key);
+  if (!cls) return;
+  remove(state, key);
+  state.raw.set(key, value);
+  const parsed = parseEntry(cls, value);
+  if (!parsed.ok) {
+    state.invalid.set(key, parsed.reason);
+    rejected.push({ key, reason: parsed.reason });
+    return;
+  }
+  state.entries.set(key, parsed.value);
+  index(state, key, parsed.value, true);
+}
+
+function apply(state: State, prefix: string, ev: EtcdEvent, rejected: Rejection[]): void {
+  switch (ev.type) {
+    case 'put':
+      put(state, prefix, ev.key, ev.value, rejected);
+      break;
+    case 'delete':
+      remove(state, ev.key);
+      break;
+    case 'resync': {
+      const present = new Set<string>();
+      for (const kv of ev.kvs) present.add(kv.key);
+      for (const key of [...state.raw.keys()]) if (!present.has(key)) remove(state, key);
+      for (const kv of ev.kvs) put(state, prefix, kv.key, kv.value, rejected);
+      break;
+    }
+  }
+  if (ev.revision > state.revision) state.revision = ev.revision;
+}
+
+/** Fold one batch into the state. */
+export function applyBatch(state: State, prefix: string, batch: EtcdBatch): FoldResult {
+  const rejected: Rejection[] = [];
+  for (const ev of batch.events) apply(state, prefix, ev, rejected);
+  if (batch.revision > state.revision) state.revision = batch.revision;
+  return { state, revision: state.revision, events: batch.events.length, rejected };
+}
+

@@ -1,0 +1,83 @@
+/**
+ * The apply effect of one family: stage, check with `bird -p`, install, and
+ * reload that daemon alone. Each step reports an OutcomeEvent. A config the
+ * check rejects is never installed; a daemon that is down keeps the
+ * installed file and is reloaded when it comes up (see applyRequests).
+ */
+import type { Family, OutcomeEvent, EffectStep } from '../core/events.js';
+import type { ApplyRequest } from '../streams/apply-requests.js';
+import { birdCheck, birdConfigure } from './bird-control.js';
+import { discardStage, installStage, readInstalled, writeStage, configPath } from './config-files.js';
+
+export interface ApplyOptions {
+  readonly family: Family;
+  readonly configDir: string;
+  /** `bird` / `bird6` for the check; undefined skips the check. */
+  readonly checkBin?: string;
+  readonly birdcBin: string;
+  readonly socket: string;
+  readonly timeoutMs: number;
+}
+
+function describe(err: unknown): string {
+  if (err && typeof err === 'object' && 'code' in err) {
+    const e = err as NodeJS.ErrnoException;
+    return `${e.code ?? 'error'}: ${e.message}`;
+  }
+  return String(err);
+}
+
+/** Returns a function that applies one request and yields its outcomes. */
+export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGenerator<OutcomeEvent> {
+  let installed: string | undefined;
+  let loaded = false;
+  const outcome = (generation: number, step: EffectStep, ok: boolean, durationMs: number, message?: string): OutcomeEvent => ({
+    type: 'outcome',
+    family: o.family,
+    generation,
+    step,
+    ok,
+    durationMs: Math.round(durationMs),
+    ...(message !== undefined ? { message } : {}),
+  });
+
+  return async function* apply(req) {
+    const { text, generation } = req.config;
+    installed ??= await readInstalled(o.configDir, o.family);
+    if (installed !== text) {
+      let t0 = performance.now();
+      let stage: string;
+      try {
+        stage = await writeStage(o.configDir, o.family, text);
+      } catch (err) {
+        yield outcome(generation, 'write', false, performance.now() - t0, describe(err));
+        return;
+      }
+      yield outcome(generation, 'write', true, performance.now() - t0, stage);
+      if (o.checkBin !== undefined) {
+        const check = await birdCheck({ bird: o.checkBin, file: stage, timeoutMs: o.timeoutMs });
+        yield outcome(generation, 'check', check.ok, check.durationMs, check.message);
+        if (!check.ok) {
+          await discardStage(o.configDir, o.family).catch(() => undefined);
+          return;
+        }
+      }
+      t0 = performance.now();
+      try {
+        await installStage(o.configDir, o.family);
+      } catch (err) {
+        yield outcome(generation, 'install', false, performance.now() - t0, describe(err));
+        return;
+      }
+      installed = text;
+      loaded = false;
+      yield outcome(generation, 'install', true, performance.now() - t0, configPath(o.configDir, o.family));
+    } else if (loaded && req.reason === 'changed') {
+      return;
+    }
+    const r = await birdConfigure({ birdc: o.birdcBin, socket: o.socket, timeoutMs: o.timeoutMs });
+    loaded = r.ok;
+    const message = r.reachable ? r.message : `daemon not reachable on ${o.socket} (${r.message}): installed, reload when it comes up`;
+    yield outcome(generation, 'reload', r.ok, r.durationMs, message);
+  };
+}

@@ -1,0 +1,47 @@
+import { defer, filter, map, type Observable } from 'rxjs';
+import type { Family } from '../core/events.js';
+import type { FamilyPlan, Self } from '../core/plan.js';
+import { derivePlan } from '../core/plan.js';
+import type { Render } from '../core/render.js';
+import type { FoldResult } from '../core/state.js';
+
+/** One family's rendered config, with the plan and revision it came from. */
+export interface FamilyConfig {
+  readonly family: Family;
+  readonly revision: number;
+  /** Counts distinct texts of this family: 1 for the first config. */
+  readonly generation: number;
+  readonly plan: FamilyPlan;
+  readonly text: string;
+}
+
+/**
+ * Plan and render one family, only when something that family depends on
+ * changed (its state generation), and emit only when the text changed
+ * (distinct on the rendered text): a change that touches only IPv6 never
+ * reaches BIRD (IPv4), and vice versa.
+ */
+export function familyConfig(family: Family, self: Self, render: Render) {
+  return (settled$: Observable<FoldResult>): Observable<FamilyConfig> =>
+    defer(() => {
+      let generation = 0;
+      let lastText: string | undefined;
+      let lastGen = -1;
+      return settled$.pipe(
+        filter((r) => {
+          const changed = r.state.gens[family] !== lastGen;
+          lastGen = r.state.gens[family];
+          return changed;
+        }),
+        map((r) => {
+          const plan = derivePlan(r.state, family, self);
+          return { revision: r.revision, plan, text: render(plan) };
+        }),
+        filter((c) => c.text !== lastText),
+        map((c) => {
+          lastText = c.text;
+          return { family, generation: ++generation, ...c };
+        }),
+      );
+    });
+}
