@@ -87,10 +87,11 @@ function clientCandidates(state: State, family: Family, me: string, notes: Notes
       return;
     }
     // Same node, global and node-specific: the node-specific peering is the more specific one.
-    if (c.specific && !prev.specific) {
-      if (c.as !== prev.as) notes.add(`node ${c.node} (${ip}) is a global and node-specific client with AS ${prev.as} and ${c.as}: using ${c.as}`);
-      out.set(ip, c);
+    const keep = c.specific && !prev.specific ? c : prev;
+    if (c.as !== prev.as) {
+      notes.add(`node ${c.node} (${ip}) is a global and node-specific client with different AS: using ${keep.as}`);
     }
+    out.set(ip, keep);
   };
   const specific = state.hostPeersByIp[family].get(me);
   if (specific) {

@@ -1,0 +1,341 @@
+/**
+ * The only code that talks to BIRD (1.6.x): `birdc configure`, `bird -p`,
+ * a process-free health probe on the control socket, `show protocols`.
+ *
+ * Facts this relies on (verified with BIRD 1.6.8, see docs/bird-notes.md):
+ * - The control socket protocol is line based. Every reply line starts with a
+ *   four-digit code followed by `-` (more lines follow) or ` ` (last line of
+ *   the reply). A line that starts with a space continues the previous code.
+ *   `birdc -v` prints those lines (continuations indented by 4 more spaces)
+ *   and drops the `0000 ` terminator.
+ * - `birdc` exits 0 even when BIRD rejects the command: only the codes tell.
+ *   `configure`: `0002-Reading configuration from F`, then `0003 Reconfigured`
+ *   or `0004 Reconfiguration in progress` (a protocol is restarting or
+ *   shutting down) or `8002 F:LINE:COL message` (rejected, old config stays).
+ * - `birdc` exits 1 when it cannot connect ("Unable to connect to server
+ *   control socket (PATH): No such file or directory").
+ * - `bird -p -c F` prints nothing and exits 0 on success; on error it prints
+ *   `bird: F:LINE:COL message` on stderr and exits 1 (bird6 also says `bird:`).
+ */
+import net from 'node:net';
+import { stat } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { execa } from 'execa';
+
+export interface BirdReply {
+  code: string;
+  text: string;
+}
+
+const REPLY_LINE = /^(\d{4})([ -])(.*)$/;
+
+/**
+ * Split `birdc -v` output (or raw control-socket text) into reply lines.
+ * Continuation lines (leading space) get the code of the line before them;
+ * their text loses the indent birdc (5 spaces) or the socket (1 space) adds.
+ * Lines that carry no code and are not continuations (messages printed by
+ * birdc itself, e.g. "No such command. Press `?' for help.") get code "".
+ * Empty lines are dropped.
+ */
+export function parseBirdcReplies(stdout: string): BirdReply[] {
+  const out: BirdReply[] = [];
+  let last = '';
+  for (const raw of stdout.split('\n')) {
+    const line = raw.replace(/\r$/, '');
+    if (line.trim() === '') continue;
+    const m = REPLY_LINE.exec(line);
+    if (m) {
+      last = m[1] ?? '';
+      out.push({ code: last, text: (m[3] ?? '').trimEnd() });
+    } else if (line.startsWith(' ') && last !== '') {
+      const text = line.startsWith('     ') ? line.slice(5) : line.slice(1);
+      out.push({ code: last, text: text.trimEnd() });
+    } else {
+      out.push({ code: '', text: line.trim() });
+    }
+  }
+  return out;
+}
+
+/** Reply codes that mean "the new configuration was accepted". */
+export const CONFIGURE_OK_CODES: ReadonlySet<string> = new Set([
+  '0003', // Reconfigured
+  '0004', // Reconfiguration in progress (protocols restarting / shutting down)
+  '0005', // Reconfiguration already in progress, queueing new config
+  '0018', // Reconfiguration confirmed (configure confirm)
+  '0019', // Nothing to do (configure confirm/undo)
+]);
+
+export function isErrorCode(code: string): boolean {
+  return /^[89]\d{3}$/.test(code);
+}
+
+/**
+ * Pure decision for a `configure` reply. An 8xxx/9xxx code is a rejection
+ * (message = BIRD's text, e.g. "/config/bird.cfg:6:10 syntax error"); an
+ * accepted code is success; anything else (e.g. `0006 Reconfiguration
+ * ignored, shutting down`) is a failure carrying BIRD's text.
+ */
+export function classifyConfigureReplies(replies: readonly BirdReply[]): { ok: boolean; message: string } {
+  const err = replies.find((r) => isErrorCode(r.code));
+  if (err) return { ok: false, message: err.text };
+  const okReply = replies.find((r) => CONFIGURE_OK_CODES.has(r.code));
+  if (okReply) return { ok: true, message: okReply.text };
+  const last = [...replies].reverse().find((r) => r.code !== '0001' && r.code !== '0002');
+  return {
+    ok: false,
+    message: last ? `unexpected reply from BIRD: ${last.code ? last.code + ' ' : ''}${last.text}` : 'no reply from BIRD',
+  };
+}
+
+function hasGreeting(replies: readonly BirdReply[]): boolean {
+  return replies.some((r) => r.code === '0001');
+}
+
+function oneLine(s: string): string {
+  const line = s
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => l !== '');
+  return line ?? '';
+}
+
+function ms(t0: number): number {
+  return Math.round(performance.now() - t0);
+}
+
+interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number | undefined;
+  timedOut: boolean;
+  spawnError: string | undefined;
+}
+
+async function run(cmd: string, args: string[], timeoutMs: number): Promise<RunResult> {
+  const r = await execa(cmd, args, {
+    reject: false,
+    timeout: timeoutMs,
+    killSignal: 'SIGKILL',
+    stdin: 'ignore',
+    stripFinalNewline: false,
+    env: { LC_ALL: 'C' },
+  });
+  const stdout = typeof r.stdout === 'string' ? r.stdout : '';
+  const stderr = typeof r.stderr === 'string' ? r.stderr : '';
+  // A spawn failure (binary missing, EACCES) has no exit code and no signal.
+  const spawnError =
+    r.failed && r.exitCode === undefined && !r.timedOut && r.signal === undefined
+      ? (r.code ?? r.shortMessage ?? 'spawn failed')
+      : undefined;
+  return { stdout, stderr, exitCode: r.exitCode, timedOut: r.timedOut, spawnError };
+}
+
+export interface BirdcOptions {
+  birdc: string;
+  socket: string;
+  timeoutMs: number;
+}
+
+export interface ConfigureOutcome {
+  /** BIRD accepted and applied (or is applying) the configuration file. */
+  ok: boolean;
+  /** birdc reached BIRD (its greeting was read). */
+  reachable: boolean;
+  /** BIRD's own text ("Reconfigured", "F:L:C error") or birdc's error. */
+  message: string;
+  durationMs: number;
+}
+
+/**
+ * `birdc -v -s SOCK configure`. Reads the configuration file BIRD was started
+ * with (the caller has already written and checked it).
+ * - unreachable (socket missing / refused / birdc missing / no greeting before
+ *   the timeout): ok false, reachable false.
+ * - timeout after the greeting: ok false, reachable true, the new config may
+ *   still be applied by BIRD later.
+ */
+export async function birdConfigure(o: BirdcOptions): Promise<ConfigureOutcome> {
+  const t0 = performance.now();
+  const r = await run(o.birdc, ['-v', '-s', o.socket, 'configure'], o.timeoutMs);
+  const replies = parseBirdcReplies(r.stdout);
+  const reachable = hasGreeting(replies);
+  const durationMs = ms(t0);
+  if (r.spawnError !== undefined) {
+    return { ok: false, reachable: false, message: `cannot run ${o.birdc}: ${r.spawnError}`, durationMs };
+  }
+  if (r.timedOut) {
+    return {
+      ok: false,
+      reachable,
+      message: reachable
+        ? `birdc configure timed out after ${o.timeoutMs} ms (BIRD answered but did not finish)`
+        : `birdc configure timed out after ${o.timeoutMs} ms (no greeting from BIRD on ${o.socket})`,
+      durationMs,
+    };
+  }
+  if (!reachable) {
+    const why = oneLine(r.stderr) || oneLine(r.stdout) || `birdc exited with code ${String(r.exitCode)}`;
+    return { ok: false, reachable: false, message: why, durationMs };
+  }
+  const { ok, message } = classifyConfigureReplies(replies);
+  return { ok, reachable: true, message, durationMs };
+}
+
+export interface CheckOutcome {
+  ok: boolean;
+  /** "Configuration OK", or BIRD's error on one line ("F:LINE:COL syntax error"). */
+  message: string;
+  durationMs: number;
+}
+
+/** `bird -p -c FILE` (or bird6): parse only, binds nothing, needs no daemon. */
+export async function birdCheck(o: { bird: string; file: string; timeoutMs: number }): Promise<CheckOutcome> {
+  const t0 = performance.now();
+  const r = await run(o.bird, ['-p', '-c', o.file], o.timeoutMs);
+  const durationMs = ms(t0);
+  if (r.spawnError !== undefined) {
+    return { ok: false, message: `cannot run ${o.bird}: ${r.spawnError}`, durationMs };
+  }
+  if (r.timedOut) {
+    return { ok: false, message: `${o.bird} -p timed out after ${o.timeoutMs} ms`, durationMs };
+  }
+  if (r.exitCode === 0) return { ok: true, message: 'Configuration OK', durationMs };
+  const text = (oneLine(r.stderr) || oneLine(r.stdout)).replace(/^bird6?:\s*/, '');
+  return { ok: false, message: text || `${o.bird} -p exited with code ${String(r.exitCode)}`, durationMs };
+}
+
+export interface ProbeResult {
+  up: boolean;
+  /** Changes whenever BIRD (re)starts: "Last reboot" time plus the socket file's identity. */
+  instance?: string;
+  /** When down: ENOENT, ECONNREFUSED, timeout, closed, shutting down, ... */
+  reason?: string;
+}
+
+/**
+ * Health probe without spawning a process: connect to the control socket,
+ * read the greeting, send `show status`, read to the final reply line.
+ */
+export function probeSocket(socket: string, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise<ProbeResult>((resolve) => {
+    let done = false;
+    let buf = '';
+    let phase: 'greeting' | 'status' | 'stat' = 'greeting';
+    const lines: string[] = [];
+    const conn = net.createConnection({ path: socket });
+    const finish = (r: ProbeResult): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      conn.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => finish({ up: false, reason: 'timeout' }), timeoutMs);
+    conn.setEncoding('utf8');
+    conn.on('error', (e: NodeJS.ErrnoException) => {
+      if (phase !== 'stat') finish({ up: false, reason: e.code ?? e.message });
+    });
+    conn.on('close', () => {
+      if (phase !== 'stat') finish({ up: false, reason: 'closed' });
+    });
+    conn.on('data', (chunk: string) => {
+      buf += chunk;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        const m = /^(\d{4}) /.exec(line);
+        if (phase === 'greeting') {
+          if (!m) continue;
+          if (m[1] !== '0001') return finish({ up: false, reason: `unexpected greeting: ${line}` });
+          phase = 'status';
+          conn.write('show status\n');
+          continue;
+        }
+        lines.push(line);
+        if (!m) continue;
+        // Final line of the `show status` reply.
+        const replies = parseStatusLines(lines);
+        if (m[1] !== '0013') return finish({ up: false, reason: `unexpected reply: ${line}` });
+        if (/shutdown/i.test(replies.final)) return finish({ up: false, reason: 'shutting down' });
+        const rebootLine = replies.lastReboot;
+        phase = 'stat';
+        conn.end();
+        void stat(socket, { bigint: true })
+          .then(
+            (st) => `ino=${st.ino.toString()},ctime=${st.ctimeNs.toString()}`,
+            () => 'sock=?',
+          )
+          .then((sock) => finish({ up: true, instance: `${rebootLine ?? 'reboot=?'};${sock}` }));
+        return;
+      }
+    });
+  });
+}
+
+function parseStatusLines(lines: string[]): { lastReboot?: string; final: string } {
+  const replies = parseBirdcReplies(lines.join('\n'));
+  let lastReboot: string | undefined;
+  for (const r of replies) {
+    const m = /^Last reboot on (.+)$/.exec(r.text.trim());
+    if (m) lastReboot = m[1];
+  }
+  const final = replies[replies.length - 1]?.text ?? '';
+  return lastReboot === undefined ? { final } : { lastReboot, final };
+}
+
+export interface ProtocolRow {
+  name: string;
+  proto: string;
+  table: string;
+  state: string;
+  since: string;
+  info: string;
+}
+
+/**
+ * Pure parser for `birdc -v show protocols` output: rows are the `1002`
+ * replies (header is `2002`). Columns are space separated; `since` may be a
+ * date plus a time (`timeformat protocol iso long`), `info` is the rest
+ * ("Established", "Active        Socket: Connection refused").
+ */
+export function parseShowProtocols(stdout: string): ProtocolRow[] {
+  const rows: ProtocolRow[] = [];
+  for (const r of parseBirdcReplies(stdout)) {
+    if (r.code !== '1002') continue;
+    const tokens = r.text.trim().split(/\s+/);
+    const [name, proto, table, state] = tokens;
+    if (name === undefined || proto === undefined || table === undefined || state === undefined) continue;
+    let rest = tokens.slice(4);
+    let since = rest[0] ?? '';
+    rest = rest.slice(1);
+    const next = rest[0];
+    if (/^\d{4}-\d{2}-\d{2}$/.test(since) && next !== undefined && /^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(next)) {
+      since = `${since} ${next}`;
+      rest = rest.slice(1);
+    }
+    rows.push({ name, proto, table, state, since, info: rest.join(' ') });
+  }
+  return rows;
+}
+
+/**
+ * `birdc -v -s SOCK show protocols`. Throws when BIRD is unreachable, the
+ * command times out or BIRD answers with an error (other than "no protocols").
+ */
+export async function showProtocols(o: BirdcOptions): Promise<ProtocolRow[]> {
+  const r = await run(o.birdc, ['-v', '-s', o.socket, 'show', 'protocols'], o.timeoutMs);
+  if (r.spawnError !== undefined) throw new Error(`cannot run ${o.birdc}: ${r.spawnError}`);
+  if (r.timedOut) throw new Error(`birdc show protocols timed out after ${o.timeoutMs} ms`);
+  const replies = parseBirdcReplies(r.stdout);
+  if (!hasGreeting(replies)) {
+    throw new Error(oneLine(r.stderr) || `birdc exited with code ${String(r.exitCode)}`);
+  }
+  const err = replies.find((x) => isErrorCode(x.code));
+  if (err) {
+    if (err.code === '8003') return []; // "No protocols match"
+    throw new Error(`BIRD: ${err.code} ${err.text}`);
+  }
+  return parseShowProtocols(r.stdout);
+}

@@ -1,0 +1,220 @@
+/**
+ * The etcd source (DESIGN §3): everything under a prefix as one `resync`
+ * batch at revision R, then every change from R+1 on, one batch per watch
+ * response, never lost and never delivered twice, across disconnects. When
+ * the revision to resume from was compacted, the prefix is read again and a
+ * new `resync` batch is emitted.
+ *
+ * Notes on etcd3 1.1.2 that shape this code:
+ * - Its Watcher reconnects by itself, but sets the resume revision to
+ *   `header.revision + 1` of every response, including the `created`
+ *   response, whose header is the store's *current* revision, not the last
+ *   event delivered. A stream that breaks after `created` and before the
+ *   catch-up events would silently skip them. So this source keeps its own
+ *   "last revision delivered" and rewrites `start_revision` on every
+ *   `connecting` event (the request object emitted is the one sent).
+ * - A watch canceled by etcd (compaction) surfaces only as an `error` event
+ *   "Watcher canceled: " with an empty reason; `compact_revision` is
+ *   dropped. Compaction is confirmed with a range read at the resume revision.
+ * - The builder sets `progress_notify`: responses without events are
+ *   progress notifications and are not emitted.
+ */
+import { Observable } from 'rxjs';
+import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
+import type { EtcdBatch, EtcdEvent, KeyValue } from '../core/events.js';
+import { describeEtcdError } from './etcd-client.js';
+
+/** Why a full read of the prefix was emitted. */
+export type ResyncCause =
+  /** the first read after subscribing */
+  | 'start'
+  /** the revision to resume from was compacted */
+  | 'compacted'
+  /** etcd canceled the watch for another reason */
+  | 'canceled'
+  /** etcd's revision went backwards (cluster restored or rebuilt) */
+  | 'reset';
+
+/** Connection state of the source, for logs and metrics. */
+export type EtcdStatus =
+  /** The watch is established; events from `resumeFrom` on will follow. `revision` is etcd's current one. */
+  | { readonly kind: 'connected'; readonly revision: number; readonly resumeFrom: number }
+  /** A read or the watch stream failed; it is retried (after `retryInMs` if known). */
+  | { readonly kind: 'disconnected'; readonly reason: string; readonly retryInMs?: number }
+  /** A `resync` batch of `keys` keys at `revision` was emitted. `after` is the last revision seen before it, if any. */
+  | {
+      readonly kind: 'resynced';
+      readonly revision: number;
+      readonly keys: number;
+      readonly cause: ResyncCause;
+      readonly after?: number;
+    };
+
+export interface EtcdSourceOptions {
+  /** e.g. PREFIX ('/calico/bgp/v1'); keys under `prefix + '/'` are read and watched. */
+  readonly prefix: string;
+  readonly onStatus?: (s: EtcdStatus) => void;
+  /** Retry delays for failed reads: `initialMs` doubling to `maxMs` (default 500 -> 5000). */
+  readonly retry?: { readonly initialMs: number; readonly maxMs: number };
+}
+
+/**
+ * etcd sends at most this many distinct revisions in one catch-up response
+ * (mvcc watchBatchMaxRevs) and then gives the *current* revision as the
+ * header, although later revisions are still to come. Such a batch is
+ * stamped with its last event's revision instead, so a batch revision is
+ * always "everything up to here has been delivered".
+ */
+const ETCD_WATCH_BATCH_MAX_REVS = 1000;
+
+const str = (b: Buffer): string => b.toString('utf8');
+
+export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): Observable<EtcdBatch> {
+  const prefix = opts.prefix.endsWith('/') ? opts.prefix : `${opts.prefix}/`;
+  const initialMs = opts.retry?.initialMs ?? 500;
+  const maxMs = opts.retry?.maxMs ?? 5_000;
+  const delayFor = (attempt: number): number => Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20));
+
+  return new Observable<EtcdBatch>((subscriber) => {
+    let closed = false;
+    /** Highest revision delivered downstream (snapshot or event). */
+    let lastRev = 0;
+    let seenAny = false;
+    let watcher: Watcher | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    /** Consecutive watch cancellations without a delivered event in between. */
+    let cancelStreak = 0;
+
+    const status = (s: EtcdStatus): void => {
+      if (!closed) opts.onStatus?.(s);
+    };
+
+    const later = (ms: number, fn: () => void): void => {
+      timer = setTimeout(() => {
+        timer = undefined;
+        if (!closed) fn();
+      }, ms);
+    };
+
+    const snapshot = (cause: ResyncCause, attempt: number): void => {
+      client
+        .getAll()
+        .prefix(prefix)
+        .exec()
+        .then(
+          (res) => {
+            if (closed) return;
+            const revision = Number(res.header.revision);
+            const kvs: KeyValue[] = res.kvs.map((kv) => ({ key: str(kv.key), value: str(kv.value) }));
+            const after = seenAny ? lastRev : undefined;
+            lastRev = revision;
+            seenAny = true;
+            subscriber.next({ revision, events: [{ type: 'resync', revision, kvs }] });
+            status({ kind: 'resynced', revision, keys: kvs.length, cause, ...(after !== undefined ? { after } : {}) });
+            watch();
+          },
+          (err: unknown) => {
+            if (closed) return;
+            const retryInMs = delayFor(attempt);
+            status({ kind: 'disconnected', reason: describeEtcdError(err), retryInMs });
+            later(retryInMs, () => snapshot(cause, attempt + 1));
+          },
+        );
+    };
+
+    /** After etcd canceled the watch: find out whether it was compaction, then read everything again. */
+    const recover = (err: unknown): void => {
+      cancelStreak += 1;
+      const wanted = lastRev + 1;
+      client
+        .getAll()
+        .prefix(prefix)
+        .revision(wanted)
+        .limit(1)
+        .keys()
+        .then(
+          () => false,
+          (e: unknown) => e instanceof Error && /compacted/i.test(e.message),
+        )
+        .then((compacted) => {
+          if (closed) return;
+          if (!compacted) status({ kind: 'disconnected', reason: `watch canceled by etcd: ${describeEtcdError(err)}` });
+          const cause: ResyncCause = compacted ? 'compacted' : 'canceled';
+          // A watch that etcd keeps canceling must not spin.
+          if (cancelStreak > 1) later(delayFor(cancelStreak - 2), () => snapshot(cause, 0));
+          else snapshot(cause, 0);
+        });
+    };
+
+    const onResponse = (res: IWatchResponse): void => {
+      if (res.events.length === 0) return; // progress notification
+      const events: EtcdEvent[] = [];
+      const revs = new Set<number>();
+      let maxRev = lastRev;
+      for (const ev of res.events) {
+        const revision = Number(ev.kv.mod_revision);
+        if (revision <= lastRev) continue; // already delivered: never twice
+        const key = str(ev.kv.key);
+        events.push(
+          ev.type === 'Delete'
+            ? { type: 'delete', key, revision }
+            : { type: 'put', key, value: str(ev.kv.value), revision },
+        );
+        revs.add(revision);
+        if (revision > maxRev) maxRev = revision;
+      }
+      if (events.length === 0) return;
+      cancelStreak = 0;
+      lastRev = maxRev;
+      const header = Number(res.header.revision);
+      const revision = revs.size >= ETCD_WATCH_BATCH_MAX_REVS || header < maxRev ? maxRev : header;
+      subscriber.next({ revision, events });
+    };
+
+    const watch = (): void => {
+      const w = client.watch().prefix(prefix).startRevision(String(lastRev + 1)).watcher();
+      watcher = w;
+      const current = (): boolean => !closed && watcher === w;
+      // Every (re)attach resumes right after the last revision delivered.
+      w.on('connecting', () => {
+        w.request.start_revision = String(lastRev + 1);
+      });
+      w.on('connected', (res: IWatchResponse) => {
+        if (!current()) return;
+        const revision = Number(res.header.revision);
+        if (revision < lastRev) {
+          // etcd's history is behind ours: a restored or new cluster. Watching
+          // from lastRev+1 would wait for revisions that mean something else.
+          watcher = undefined;
+          void w.cancel().catch(() => undefined);
+          status({ kind: 'disconnected', reason: `etcd revision ${revision} is behind the last one seen (${lastRev}): reading everything again` });
+          snapshot('reset', 0);
+          return;
+        }
+        status({ kind: 'connected', revision, resumeFrom: lastRev + 1 });
+      });
+      w.on('data', (res: IWatchResponse) => {
+        if (current()) onResponse(res);
+      });
+      w.on('disconnected', (err: unknown) => {
+        if (current()) status({ kind: 'disconnected', reason: describeEtcdError(err) });
+      });
+      // A canceled watch: etcd3 has already detached it from its stream.
+      w.on('error', (err: unknown) => {
+        if (!current()) return;
+        watcher = undefined;
+        recover(err);
+      });
+    };
+
+    snapshot('start', 0);
+
+    return () => {
+      closed = true;
+      if (timer !== undefined) clearTimeout(timer);
+      const w = watcher;
+      watcher = undefined;
+      if (w) void w.cancel().catch(() => undefined);
+    };
+  });
+}

@@ -1,0 +1,82 @@
+import { map } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
+import { describe, expect, it } from 'vitest';
+import type { HealthEvent, OutcomeEvent } from '../../src/core/events.js';
+import { applyRequests } from '../../src/streams/apply-requests.js';
+import type { FamilyConfig } from '../../src/streams/family-config.js';
+import { firstReady } from '../../src/streams/first-ready.js';
+import { healthTransitions, type Probe } from '../../src/streams/health-transitions.js';
+import { serialLatest } from '../../src/streams/serial-latest.js';
+
+const scheduler = () => new TestScheduler((a, b) => expect(a).toEqual(b));
+const cfg = (generation: number): FamilyConfig =>
+  ({ family: 'v4', generation, revision: generation, text: `t${generation}`, plan: {} as never }) as FamilyConfig;
+
+describe('serialLatest', () => {
+  it('runs one at a time and skips stale values that queued meanwhile', () => {
+    scheduler().run(({ cold, expectObservable }) => {
+      const src = cold('a-bc-----d|');
+      // each job takes 4 frames and emits its value at the end
+      const work = (v: string) => cold('----(x|)', { x: v.toUpperCase() });
+      expectObservable(src.pipe(serialLatest(work))).toBe('----A---C----(D|)');
+    });
+  });
+});
+
+describe('healthTransitions', () => {
+  it('emits each transition once and a restart as a new up', () => {
+    scheduler().run(({ cold, expectObservable }) => {
+      const P: Record<string, Probe> = {
+        d: { up: false, reason: 'ENOENT' },
+        u: { up: true, instance: '1' },
+        r: { up: true, instance: '2' },
+      };
+      const out = cold('ddduuudrrr|', P).pipe(
+        healthTransitions('v4'),
+        map((h) => `${h.up ? 'up' : 'down'}${h.instance ?? ''}`),
+      );
+      expectObservable(out).toBe('d--u--dr--|', { d: 'down', u: 'up1', r: 'up2' });
+    });
+  });
+});
+
+describe('applyRequests', () => {
+  it('applies each new config, and the latest again when the daemon comes up', () => {
+    scheduler().run(({ cold, hot, expectObservable }) => {
+      const H: Record<string, HealthEvent> = {
+        u: { type: 'health', family: 'v4', up: true },
+        d: { type: 'health', family: 'v4', up: false },
+      };
+      const health = hot('u----d-u---u', H); // up before any config: nothing to re-apply
+      const configs = hot('--a--b------', { a: cfg(1), b: cfg(2) });
+      const out = configs.pipe(
+        applyRequests(health),
+        map((r) => `${r.config.generation}${r.reason === 'changed' ? 'c' : 'u'}`),
+      );
+      expectObservable(out).toBe('--a--b-x---y', { a: '1c', b: '2c', x: '2u', y: '2u' });
+    });
+  });
+});
+
+describe('firstReady', () => {
+  const o = (family: 'v4' | 'v6', step: OutcomeEvent['step'], ok: boolean): OutcomeEvent => ({
+    type: 'outcome',
+    family,
+    generation: 1,
+    step,
+    ok,
+    durationMs: 1,
+  });
+  it('fires once both families have a config in place', () => {
+    scheduler().run(({ cold, expectObservable }) => {
+      const src = cold('abcde|', {
+        a: o('v4', 'write', true),
+        b: o('v4', 'install', true),
+        c: o('v6', 'check', false),
+        d: o('v6', 'reload', false), // already installed, daemon down: still ready
+        e: o('v4', 'install', true),
+      });
+      expectObservable(src.pipe(firstReady(['v4', 'v6']))).toBe('---(x|)', { x: undefined });
+    });
+  });
+});

@@ -1,0 +1,36 @@
+import { TestScheduler } from 'rxjs/testing';
+import { describe, expect, it } from 'vitest';
+import { debounceMaxWait } from '../../src/streams/debounce-max-wait.js';
+
+const scheduler = () => new TestScheduler((a, b) => expect(a).toEqual(b));
+
+describe('debounceMaxWait', () => {
+  it('emits the latest value after a quiet period', () => {
+    scheduler().run(({ cold, expectObservable }) => {
+      const src = cold(' a-b-c---------|');
+      const out = '      ---------c----|';
+      expectObservable(src.pipe(debounceMaxWait(5, 100))).toBe(out);
+    });
+  });
+
+  it('never holds a burst longer than the ceiling', () => {
+    scheduler().run(({ cold, expectObservable }) => {
+      // a value every 2 frames, quiet period 3 frames, ceiling 7 frames
+      const src = cold(' a-b-c-d-e-f-g-h-----|');
+      const out = '      -------d-------h----|';
+      expectObservable(src.pipe(debounceMaxWait(3, 7))).toBe(out);
+    });
+  });
+
+  it('flushes a pending value on completion', () => {
+    scheduler().run(({ cold, expectObservable }) => {
+      expectObservable(cold('a-b|').pipe(debounceMaxWait(10, 100))).toBe('---(b|)');
+    });
+  });
+
+  it('passes errors through', () => {
+    scheduler().run(({ cold, expectObservable }) => {
+      expectObservable(cold('a-#').pipe(debounceMaxWait(10, 100))).toBe('--#');
+    });
+  });
+});

@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import {
+  classifyConfigureReplies,
+  parseBirdcReplies,
+  parseShowProtocols,
+} from '../../src/effects/bird-control.js';
+
+// Captured from BIRD 1.6.8 / birdc -v on this machine (see docs/bird-notes.md).
+const CONFIGURE_OK = '0001 BIRD 1.6.8 ready.\n0002-Reading configuration from h1.cfg\n0003 Reconfigured\n';
+const CONFIGURE_PROGRESS =
+  '0001 BIRD 1.6.8 ready.\n0002-Reading configuration from h1.cfg\n0004 Reconfiguration in progress\n';
+const CONFIGURE_BAD =
+  '0001 BIRD 1.6.8 ready.\n0002-Reading configuration from h1.cfg\n8002 h1.cfg:6:10 Kernel device protocol already defined\n';
+const CONFIGURE_MISSING_FILE =
+  '0001 BIRD 1.6.8 ready.\n0002-Reading configuration from /nonexist.cfg\n8002 /nonexist.cfg: No such file or directory\n';
+const SHOW_STATUS =
+  '0001 BIRD 1.6.8 ready.\n1000-BIRD 1.6.8\n1011-Router ID is 10.77.0.1\n' +
+  '     Current server time is 2026-11-25 18:24:22\n     Last reboot on 2026-11-25 18:24:13\n' +
+  '     Last reconfiguration on 2026-11-25 18:24:22\n0013 Daemon is up and running\n';
+const SHOW_PROTOCOLS =
+  '0001 BIRD 1.6.8 ready.\n2002-name     proto    table    state  since       info\n' +
+  '1002-device1  Device   master   up     18:24:13    \n' +
+  '     Mesh_10_77_0_2 BGP      master   up     18:24:15    Established   \n' +
+  '     Node_10_77_0_9 BGP      master   start  18:24:33    Active        Socket: Connection refused\n';
+// Raw control-socket text: continuation lines have one leading space, a 0000 terminator.
+const RAW_SHOW_PROTOCOLS =
+  '0001 BIRD 1.6.8 ready.\n2002-name     proto    table    state  since       info\n' +
+  '1002-device1  Device   master   up     18:24:13    \n Mesh_10_77_0_2 BGP      master   up     18:26:14    Established   \n0000 \n';
+
+describe('parseBirdcReplies', () => {
+  it('parses a successful configure', () => {
+    expect(parseBirdcReplies(CONFIGURE_OK)).toEqual([
+      { code: '0001', text: 'BIRD 1.6.8 ready.' },
+      { code: '0002', text: 'Reading configuration from h1.cfg' },
+      { code: '0003', text: 'Reconfigured' },
+    ]);
+  });
+
+  it('gives continuation lines the previous code and strips their indent', () => {
+    const r = parseBirdcReplies(SHOW_STATUS);
+    expect(r.map((x) => x.code)).toEqual(['0001', '1000', '1011', '1011', '1011', '1011', '0013']);
+    expect(r[4]).toEqual({ code: '1011', text: 'Last reboot on 2026-11-25 18:24:13' });
+  });
+
+  it('handles raw socket text (one-space continuation, 0000 terminator)', () => {
+    const r = parseBirdcReplies(RAW_SHOW_PROTOCOLS);
+    expect(r[3]).toEqual({ code: '1002', text: 'Mesh_10_77_0_2 BGP      master   up     18:26:14    Established' });
+    expect(r[r.length - 1]).toEqual({ code: '0000', text: '' });
+  });
+
+  it('keeps lines that carry no code (printed by birdc itself) with code ""', () => {
+    expect(parseBirdcReplies("0001 BIRD 1.6.8 ready.\nNo such command. Press `?' for help.\n")).toEqual([
+      { code: '0001', text: 'BIRD 1.6.8 ready.' },
+      { code: '', text: "No such command. Press `?' for help." },
+    ]);
+  });
+
+  it('returns nothing for empty output', () => {
+    expect(parseBirdcReplies('')).toEqual([]);
+    expect(parseBirdcReplies('\n\n')).toEqual([]);
+  });
+});
+
+describe('classifyConfigureReplies', () => {
+  it('0003 and 0004 are success', () => {
+    expect(classifyConfigureReplies(parseBirdcReplies(CONFIGURE_OK))).toEqual({ ok: true, message: 'Reconfigured' });
+    expect(classifyConfigureReplies(parseBirdcReplies(CONFIGURE_PROGRESS))).toEqual({
+      ok: true,
+      message: 'Reconfiguration in progress',
+    });
+  });
+
+  it('8002 is a rejection carrying BIRD’s file:line:col message', () => {
+    expect(classifyConfigureReplies(parseBirdcReplies(CONFIGURE_BAD))).toEqual({
+      ok: false,
+      message: 'h1.cfg:6:10 Kernel device protocol already defined',
+    });
+    expect(classifyConfigureReplies(parseBirdcReplies(CONFIGURE_MISSING_FILE))).toEqual({
+      ok: false,
+      message: '/nonexist.cfg: No such file or directory',
+    });
+  });
+
+  it('anything else is a failure', () => {
+    expect(classifyConfigureReplies(parseBirdcReplies('0001 BIRD 1.6.8 ready.\n0006 Reconfiguration ignored, shutting down\n')))
+      .toEqual({ ok: false, message: 'unexpected reply from BIRD: 0006 Reconfiguration ignored, shutting down' });
+    expect(classifyConfigureReplies([])).toEqual({ ok: false, message: 'no reply from BIRD' });
+  });
+});
+
+describe('parseShowProtocols', () => {
+  it('parses rows, skipping the header', () => {
+    expect(parseShowProtocols(SHOW_PROTOCOLS)).toEqual([
+      { name: 'device1', proto: 'Device', table: 'master', state: 'up', since: '18:24:13', info: '' },
+      { name: 'Mesh_10_77_0_2', proto: 'BGP', table: 'master', state: 'up', since: '18:24:15', info: 'Established' },
+      {
+        name: 'Node_10_77_0_9',
+        proto: 'BGP',
+        table: 'master',
+        state: 'start',
+        since: '18:24:33',
+        info: 'Active Socket: Connection refused',
+      },
+    ]);
+  });
+
+  it('joins a date and a time in the since column', () => {
+    const out = '0001 BIRD 1.6.8 ready.\n1002-x1 BGP master up 2026-11-25 18:24:13 Established\n';
+    expect(parseShowProtocols(out)[0]).toMatchObject({ since: '2026-11-25 18:24:13', info: 'Established' });
+  });
+});

@@ -1,0 +1,93 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { derivePlan } from '../../src/core/plan.js';
+import { createRenderer } from '../../src/core/render.js';
+import { seedNode6, seedRr, seedRr6, seedTopology } from '../support/seed.js';
+import { kv, stateOf } from '../support/state.js';
+
+const render = createRenderer();
+const dir = mkdtempSync(join(tmpdir(), 'rr-render-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** BIRD's own parser is the judge: `bird -p` exits 0 on a valid config. */
+function birdAccepts(text: string, bin: 'bird' | 'bird6'): string {
+  const file = join(dir, `${bin}-${Math.random().toString(36).slice(2)}.cfg`);
+  writeFileSync(file, text);
+  try {
+    execFileSync(bin, ['-p', '-c', file], { stdio: 'pipe' });
+    return 'ok';
+  } catch (err) {
+    return String((err as { stderr?: Buffer }).stderr ?? err);
+  }
+}
+
+const seed = stateOf(seedTopology({ rr6Ip: seedRr6, node6Ip: seedNode6 }));
+
+describe('rendered configs', () => {
+  it('renders RR1 of the seed topology as BIRD accepts it', () => {
+    const text = render(derivePlan(seed, 'v4', { ip: seedRr(1) }));
+    expect(birdAccepts(text, 'bird')).toBe('ok');
+    expect(text).toContain('router id 10.0.0.1;');
+    expect(text).toContain('log stderr all;');
+    expect(text).toContain('protocol device');
+    for (const opt of ['multihop;', 'import all;', 'export all;', 'source address 10.0.0.1;', 'graceful restart;']) {
+      expect(text).toContain(opt);
+    }
+    expect(text.match(/^protocol bgp Mesh_/gm)).toHaveLength(5);
+    expect(text.match(/^protocol bgp Node_/gm)).toHaveLength(3);
+    expect(text.match(/rr client;/g)).toHaveLength(3);
+    expect(text.match(/rr cluster id 1\.0\.0\.1;/g)).toHaveLength(3);
+    expect(text).toContain(
+      'protocol bgp Node_10_0_1_1 from bgp_template {\n  local as 64512;\n  neighbor 10.0.1.1 as 64512;\n  rr client;\n  rr cluster id 1.0.0.1;\n}\n',
+    );
+  });
+
+  it('renders IPv6 with an IPv4 router id, accepted by bird6', () => {
+    const text = render(derivePlan(seed, 'v6', { ip: seedRr(3), ip6: seedRr6(3) }));
+    expect(birdAccepts(text, 'bird6')).toBe('ok');
+    expect(text).toContain('router id 10.0.0.3;');
+    expect(text).toContain('source address fd00::3;');
+    expect(text).toContain('protocol bgp Mesh_fd00__1 from bgp_template {\n  local as 64512;\n  neighbor fd00::1 as 64512;\n  connect delay time 2;\n  passive on;\n}');
+  });
+
+  it('renders a valid minimal bird6.cfg without IP6', () => {
+    const text = render(derivePlan(seed, 'v6', { ip: seedRr(3) }));
+    expect(birdAccepts(text, 'bird6')).toBe('ok');
+    expect(text).not.toContain('protocol bgp');
+  });
+
+  it('turns on BIRD protocol debugging with /global/loglevel debug', () => {
+    const state = stateOf([kv('/global/loglevel', 'debug'), kv('/global/peer_v4/10.0.0.1', { ip: '10.0.0.1', as_num: 1 })]);
+    const text = render(derivePlan(state, 'v4', { ip: '10.0.0.1' }));
+    expect(text).toContain('debug all;');
+    expect(birdAccepts(text, 'bird')).toBe('ok');
+  });
+
+  it('is byte-deterministic whatever the order of the keys', () => {
+    const kvs = seedTopology();
+    const a = render(derivePlan(stateOf(kvs), 'v4', { ip: seedRr(2) }));
+    const b = render(derivePlan(stateOf([...kvs].reverse()), 'v4', { ip: seedRr(2) }));
+    expect(b).toBe(a);
+  });
+
+  it('keeps injected text out of the file and the rest of the config in', () => {
+    const evil = 'protocol kernel';
+    const state = stateOf([
+      kv('/global/peer_v4/10.0.0.1', { ip: '10.0.0.1', as_num: 64512 }),
+      kv('/host/good/ip_addr_v4', '10.0.1.1'),
+      kv('/host/evil1/ip_addr_v4', `10.0.1.2; ${evil} { }`),
+      kv('/host/evil2/ip_addr_v4', `10.0.1.3\n${evil} {}\n`),
+      kv('/host/evil3/peer_v4/10.0.0.1', { ip: `10.0.0.1"; ${evil} {`, as_num: 1 }),
+      kv('/global/as_num', `64512; ${evil} { }`),
+      kv('/rr_v4/10.0.0.1', { ip: '10.0.0.1', cluster_id: `1.0.0.1; ${evil} {}` }),
+    ]);
+    expect(state.invalid.size).toBe(5);
+    const text = render(derivePlan(state, 'v4', { ip: '10.0.0.1' }));
+    expect(text).not.toContain(evil);
+    expect(text).toContain('neighbor 10.0.1.1 as 64512;');
+    expect(birdAccepts(text, 'bird')).toBe('ok');
+  });
+});
