@@ -298,7 +298,8 @@ export interface ProtocolRow {
  * Pure parser for `birdc -v show protocols` output: rows are the `1002`
  * replies (header is `2002`). Columns are space separated; `since` may be a
  * date plus a time (`timeformat protocol iso long`), `info` is the rest
- * ("Established", "Active        Socket: Connection refused").
+ * with runs of spaces collapsed ("Established", "Passive",
+ * "Active Socket: Connection reset by peer").
  */
 export function parseShowProtocols(stdout: string): ProtocolRow[] {
   const rows: ProtocolRow[] = [];

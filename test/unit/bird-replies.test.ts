@@ -21,7 +21,8 @@ const SHOW_PROTOCOLS =
   '0001 BIRD 1.6.8 ready.\n2002-name     proto    table    state  since       info\n' +
   '1002-device1  Device   master   up     18:24:13    \n' +
   '     Mesh_10_77_0_2 BGP      master   up     18:24:15    Established   \n' +
-  '     Node_10_77_0_9 BGP      master   start  18:24:33    Active        Socket: Connection refused\n';
+  '     Mesh_127_0_0_2 BGP      master   start  18:30:37    Active        Socket: Connection reset by peer\n' +
+  '     Node_127_0_0_5 BGP      master   start  18:30:37    Passive       \n';
 // Raw control-socket text: continuation lines have one leading space, a 0000 terminator.
 const RAW_SHOW_PROTOCOLS =
   '0001 BIRD 1.6.8 ready.\n2002-name     proto    table    state  since       info\n' +
@@ -94,13 +95,14 @@ describe('parseShowProtocols', () => {
       { name: 'device1', proto: 'Device', table: 'master', state: 'up', since: '18:24:13', info: '' },
       { name: 'Mesh_10_77_0_2', proto: 'BGP', table: 'master', state: 'up', since: '18:24:15', info: 'Established' },
       {
-        name: 'Node_10_77_0_9',
+        name: 'Mesh_127_0_0_2',
         proto: 'BGP',
         table: 'master',
         state: 'start',
-        since: '18:24:33',
-        info: 'Active Socket: Connection refused',
+        since: '18:30:37',
+        info: 'Active Socket: Connection reset by peer',
       },
+      { name: 'Node_127_0_0_5', proto: 'BGP', table: 'master', state: 'start', since: '18:30:37', info: 'Passive' },
     ]);
   });
 
