@@ -43,7 +43,7 @@ export function startAgent(cfg: AgentConfig, log: Log): { stop(): Promise<void> 
     const apply = createApplier({
       family: f,
       configDir: cfg.configDir,
-      checkBin: CHECK[f](cfg),
+      ...(cfg.check ? { checkBin: CHECK[f](cfg) } : {}),
       birdcBin: BIRDC[f](cfg),
       socket: SOCKET[f](cfg),
       timeoutMs: 10_000,

@@ -36,6 +36,8 @@ export interface AgentConfig {
   readonly probeIntervalMs: number;
   /** s6 readiness: fd to write a newline to once both configs are installed. */
   readonly notifyFd?: number;
+  /** Check each config with `bird -p` before installing it (CONFIG_CHECK=0 turns it off). */
+  readonly check: boolean;
   readonly birdBin: string;
   readonly bird6Bin: string;
   readonly birdcBin: string;
@@ -65,6 +67,14 @@ function integer(env: Env, name: string, dflt: number, min: number, max: number)
   const n = Number(raw);
   if (n < min || n > max) throw bad(name, raw, `expected ${min}..${max}`);
   return n;
+}
+
+function flag(env: Env, name: string, dflt: boolean): boolean {
+  const raw = present(env, name);
+  if (raw === undefined) return dflt;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw bad(name, raw, 'expected 1 or 0');
 }
 
 function endpointList(env: Env): string[] {
@@ -148,6 +158,7 @@ export function configFromEnv(env: Env): AgentConfig {
     maxWaitMs: integer(env, 'MAX_WAIT_MS', 1000, 0, 600_000),
     probeIntervalMs: integer(env, 'PROBE_INTERVAL_MS', 1000, 50, 600_000),
     notifyFd: notify === undefined ? undefined : integer(env, 'NOTIFY_FD', 0, 0, 1024),
+    check: flag(env, 'CONFIG_CHECK', true),
     birdBin: present(env, 'BIRD_BIN') ?? 'bird',
     bird6Bin: present(env, 'BIRD6_BIN') ?? 'bird6',
     birdcBin: present(env, 'BIRDC_BIN') ?? 'birdc',

@@ -136,6 +136,7 @@ export function describeEtcdError(err: unknown): string {
       .slice(m[0].length)
       .replace(/\s*Resolution note:\s*$/, '')
       .replace(/^No connection established\. Last error: (Error: )?/, '')
+      .replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)\.?$/, '')
       .trim();
     const label = FRIENDLY[status] ?? `etcd error ${status}`;
     return rest === '' ? label : `${label}: ${rest}`;
