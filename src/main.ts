@@ -63,7 +63,8 @@ async function main(argv: string[]): Promise<void> {
         strict: true,
       });
       await renderOnce(cfg, { ...(values.out !== undefined ? { out: values.out } : {}), check: !values['no-check'] }, log);
-      return;
+      // One-shot: do not wait for the gRPC channel's lingering timers.
+      process.exit(0);
     }
     default:
       fail(2, `unknown command ${JSON.stringify(command)}\n${USAGE}`);
