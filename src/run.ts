@@ -13,7 +13,7 @@ import { familyConfig } from './streams/family-config.js';
 import { firstReady } from './streams/first-ready.js';
 import { foldState } from './streams/fold-state.js';
 import { healthTransitions } from './streams/health-transitions.js';
-import { serialLatest } from './streams/serial-latest.js';
+import { applyLoop } from './streams/apply-loop.js';
 import { createApplier } from './effects/apply-config.js';
 import { createEtcdClient } from './effects/etcd-client.js';
 import { etcdSource } from './effects/etcd-source.js';
@@ -21,10 +21,15 @@ import { probeDaemon } from './effects/health-probe.js';
 import type { Log } from './effects/logger.js';
 import { logBatch, logEtcdStatus, logHealth, logOutcome, logPlanChanges } from './effects/log-events.js';
 import { notifyReady } from './effects/notify-ready.js';
+import { s6Probes } from './effects/s6-health.js';
 
 const SOCKET: Record<Family, (c: AgentConfig) => string> = { v4: (c) => c.birdSocket, v6: (c) => c.bird6Socket };
 const CHECK: Record<Family, (c: AgentConfig) => string> = { v4: (c) => c.birdBin, v6: (c) => c.bird6Bin };
 const BIRDC: Record<Family, (c: AgentConfig) => string> = { v4: (c) => c.birdcBin, v6: (c) => c.birdc6Bin };
+const S6_SERVICE: Record<Family, string> = { v4: 'bird', v6: 'bird6' };
+
+/** Backoff for effects that failed for a reason worth retrying (I/O, timeouts). */
+const RETRY = { initialMs: 500, maxMs: 30_000 };
 
 export function startAgent(cfg: AgentConfig, log: Log): { stop(): Promise<void> } {
   const client = createEtcdClient(cfg.etcd);
@@ -39,7 +44,10 @@ export function startAgent(cfg: AgentConfig, log: Log): { stop(): Promise<void> 
   const settled$ = folded$.pipe(debounceMaxWait(cfg.debounceMs, cfg.maxWaitMs), share());
 
   const family = (f: Family): Observable<OutcomeEvent> => {
-    const health$ = probeDaemon(SOCKET[f](cfg), cfg.probeIntervalMs).pipe(healthTransitions(f), tap(logHealth(log)), share());
+    const health$ = merge(
+      probeDaemon(SOCKET[f](cfg), cfg.probeIntervalMs),
+      s6Probes(process.env['S6_SCANDIR'], S6_SERVICE[f], SOCKET[f](cfg)),
+    ).pipe(healthTransitions(f), tap(logHealth(log)), share());
     const apply = createApplier({
       family: f,
       configDir: cfg.configDir,
@@ -52,7 +60,7 @@ export function startAgent(cfg: AgentConfig, log: Log): { stop(): Promise<void> 
       familyConfig(f, self, render),
       logPlanChanges(log),
       applyRequests(health$),
-      serialLatest((req) => from(apply(req))),
+      applyLoop((req) => from(apply(req)), (o) => o.retryable === true, RETRY),
       tap(logOutcome(log)),
     );
   };

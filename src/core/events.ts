@@ -67,4 +67,6 @@ export interface OutcomeEvent {
   readonly ok: boolean;
   readonly durationMs: number;
   readonly message?: string;
+  /** A failure worth retrying (I/O error, timeout), not a verdict on the config. */
+  readonly retryable?: boolean;
 }

@@ -31,7 +31,14 @@ function describe(err: unknown): string {
 export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGenerator<OutcomeEvent> {
   let installed: string | undefined;
   let loaded = false;
-  const outcome = (generation: number, step: EffectStep, ok: boolean, durationMs: number, message?: string): OutcomeEvent => ({
+  const outcome = (
+    generation: number,
+    step: EffectStep,
+    ok: boolean,
+    durationMs: number,
+    message?: string,
+    retryable = false,
+  ): OutcomeEvent => ({
     type: 'outcome',
     family: o.family,
     generation,
@@ -39,6 +46,7 @@ export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGene
     ok,
     durationMs: Math.round(durationMs),
     ...(message !== undefined ? { message } : {}),
+    ...(retryable ? { retryable } : {}),
   });
 
   return async function* apply(req) {
@@ -50,13 +58,14 @@ export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGene
       try {
         stage = await writeStage(o.configDir, o.family, text);
       } catch (err) {
-        yield outcome(generation, 'write', false, performance.now() - t0, describe(err));
+        yield outcome(generation, 'write', false, performance.now() - t0, describe(err), true);
         return;
       }
       yield outcome(generation, 'write', true, performance.now() - t0, stage);
       if (o.checkBin !== undefined) {
         const check = await birdCheck({ bird: o.checkBin, file: stage, timeoutMs: o.timeoutMs });
-        yield outcome(generation, 'check', check.ok, check.durationMs, check.message);
+        // A verdict on the config is final; a check that could not run (timeout) is retried.
+        yield outcome(generation, 'check', check.ok, check.durationMs, check.message, !check.ok && check.timedOut === true);
         if (!check.ok) {
           await discardStage(o.configDir, o.family).catch(() => undefined);
           return;
@@ -66,7 +75,7 @@ export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGene
       try {
         await installStage(o.configDir, o.family);
       } catch (err) {
-        yield outcome(generation, 'install', false, performance.now() - t0, describe(err));
+        yield outcome(generation, 'install', false, performance.now() - t0, describe(err), true);
         return;
       }
       installed = text;
@@ -78,6 +87,7 @@ export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGene
     const r = await birdConfigure({ birdc: o.birdcBin, socket: o.socket, timeoutMs: o.timeoutMs });
     loaded = r.ok;
     const message = r.reachable ? r.message : `daemon not reachable on ${o.socket} (${r.message}): installed, reload when it comes up`;
-    yield outcome(generation, 'reload', r.ok, r.durationMs, message);
+    // Unreachable: retried when the daemon comes up (applyRequests), not by polling.
+    yield outcome(generation, 'reload', r.ok, r.durationMs, message, !r.ok && r.reachable);
   };
 }

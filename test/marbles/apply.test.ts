@@ -6,19 +6,47 @@ import { applyRequests } from '../../src/streams/apply-requests.js';
 import type { FamilyConfig } from '../../src/streams/family-config.js';
 import { firstReady } from '../../src/streams/first-ready.js';
 import { healthTransitions, type Probe } from '../../src/streams/health-transitions.js';
-import { serialLatest } from '../../src/streams/serial-latest.js';
+import { applyLoop } from '../../src/streams/apply-loop.js';
 
 const scheduler = () => new TestScheduler((a, b) => expect(a).toEqual(b));
 const cfg = (generation: number): FamilyConfig =>
   ({ family: 'v4', generation, revision: generation, text: `t${generation}`, plan: {} as never }) as FamilyConfig;
 
-describe('serialLatest', () => {
+describe('applyLoop', () => {
+  const never = () => false;
   it('runs one at a time and skips stale values that queued meanwhile', () => {
     scheduler().run(({ cold, expectObservable }) => {
       const src = cold('a-bc-----d|');
       // each job takes 4 frames and emits its value at the end
       const work = (v: string) => cold('----(x|)', { x: v.toUpperCase() });
-      expectObservable(src.pipe(serialLatest(work))).toBe('----A---C----(D|)');
+      expectObservable(src.pipe(applyLoop(work, never, { initialMs: 1, maxMs: 1 }))).toBe('----A---C----(D|)');
+    });
+  });
+
+  it('retries a failed run with doubling backoff until it succeeds', () => {
+    scheduler().run(({ cold, expectObservable }) => {
+      let attempt = 0;
+      // fails (f) three times, then succeeds (s); each run takes 1 frame
+      const work = () => cold('-(x|)', { x: ++attempt <= 3 ? 'f' : 's' });
+      const out = cold('a').pipe(applyLoop(work, (r) => r === 'f', { initialMs: 2, maxMs: 3 }));
+      // runs at 0, 1+2, 4+3, 8+3: delays 2, 3 (capped), 3
+      expectObservable(out).toBe('-f--f---f---s');
+    });
+  });
+
+  it('lets a newer value cancel the backoff wait and run at once', () => {
+    scheduler().run(({ cold, expectObservable }) => {
+      const work = (v: string) => cold('-(x|)', { x: v });
+      const src = cold('a---b');
+      const out = src.pipe(applyLoop(work, (r) => r === 'a', { initialMs: 10, maxMs: 10 }));
+      expectObservable(out).toBe('-a---b');
+    });
+  });
+
+  it('completes when the source completes and nothing is pending', () => {
+    scheduler().run(({ cold, expectObservable }) => {
+      const work = (v: string) => cold('--(x|)', { x: v });
+      expectObservable(cold('a|').pipe(applyLoop(work, never, { initialMs: 1, maxMs: 1 }))).toBe('--(a|)');
     });
   });
 });

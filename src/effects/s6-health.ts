@@ -1,0 +1,196 @@
+/**
+ * Daemon health from s6: subscribe to a BIRD service's event fifodir
+ * (`<scandir>/<service>/event`, written by s6-supervise) and turn its events
+ * into the same probes the periodic socket probe emits, so a BIRD that s6
+ * restarted is seen (and gets the latest config) at once instead of at the
+ * next probe tick.
+ *
+ * - `d`/`D` (./run died, finish done): a `down` probe.
+ * - `u` (./run spawned): probe the control socket every `pollMs` until BIRD
+ *   answers (then emit that probe: same `instance` as the periodic probe, so
+ *   `healthTransitions` sees one restart, not two), or until the service goes
+ *   down again or `maxWaitMs` passes.
+ *
+ * The fifodir protocol (s6 `ftrig`): a reader creates a FIFO named like
+ * s6's own (`fifoName`) in the event directory and keeps it open; s6-supervise
+ * writes one character per event into every such FIFO, and removes FIFOs
+ * nobody reads any more (so a SIGKILLed agent leaves nothing behind for long).
+ * The FIFO is opened O_RDWR|O_NONBLOCK: the open never blocks and never sees
+ * EOF. `mkfifo` (coreutils) makes it: Node has no mkfifo.
+ *
+ * Enabled by the s6 tree (`s6/agent/run` exports S6_SCANDIR); without it the
+ * stream is empty.
+ */
+import { constants, existsSync, openSync, closeSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { execa } from 'execa';
+import { EMPTY, Observable } from 'rxjs';
+import type { Probe } from '../streams/health-transitions.js';
+import { probeSocket } from './bird-control.js';
+
+export interface S6ProbeOptions {
+  /** How often to try the socket after s6 reports the service up (default 50 ms). */
+  pollMs?: number;
+  /** Give up waiting for the socket after this long (default 10 s; the periodic probe still runs). */
+  maxWaitMs?: number;
+  /** Retry subscribing this often while the event fifodir does not exist yet (default 1 s). */
+  retryMs?: number;
+}
+
+/** The fifodir's event characters (s6-supervise). */
+const UP = 'u';
+const DOWN = new Set(['d', 'D']);
+
+/**
+ * Probes for `service` (e.g. "bird") supervised in `scandir`, whose control
+ * socket is `socket`. Empty when `scandir` is undefined or empty.
+ */
+export function s6Probes(
+  scandir: string | undefined,
+  service: string,
+  socket: string,
+  opts: S6ProbeOptions = {},
+): Observable<Probe> {
+  if (scandir === undefined || scandir.trim() === '') return EMPTY;
+  const pollMs = opts.pollMs ?? 50;
+  const maxWaitMs = opts.maxWaitMs ?? 10_000;
+  const retryMs = opts.retryMs ?? 1000;
+  const eventDir = join(scandir, service, 'event');
+
+  return new Observable<Probe>((subscriber) => {
+    let closed = false;
+    let fifo: string | undefined;
+    let stream: net.Socket | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    let poll: NodeJS.Timeout | undefined;
+    /** Bumped on every event: a socket wait started for an older `u` stops. */
+    let epoch = 0;
+
+    const stopPolling = (): void => {
+      if (poll !== undefined) clearTimeout(poll);
+      poll = undefined;
+    };
+
+    const waitForSocket = (waitMs: number): void => {
+      stopPolling();
+      const mine = ++epoch;
+      const deadline = Date.now() + waitMs;
+      const attempt = (): void => {
+        probeSocket(socket, 1000).then(
+          (p) => {
+            if (closed || mine !== epoch) return;
+            if (p.up) {
+              subscriber.next(p);
+              return;
+            }
+            if (Date.now() < deadline) poll = setTimeout(attempt, pollMs);
+          },
+          () => {
+            if (!closed && mine === epoch && Date.now() < deadline) poll = setTimeout(attempt, pollMs);
+          },
+        );
+      };
+      attempt();
+    };
+
+    const onEvents = (chunk: Buffer): void => {
+      for (const ch of chunk.toString('latin1')) {
+        if (ch === UP) {
+          waitForSocket(maxWaitMs);
+        } else if (DOWN.has(ch)) {
+          stopPolling();
+          epoch++;
+          subscriber.next({ up: false, reason: `s6: ${service} down` });
+        }
+      }
+    };
+
+    const subscribe = async (): Promise<void> => {
+      if (closed) return;
+      if (!existsSync(eventDir)) {
+        retry = setTimeout(() => void subscribe(), retryMs);
+        return;
+      }
+      const path = join(eventDir, fifoName());
+      try {
+        await execa('mkfifo', ['-m', '0600', path], { stdin: 'ignore' });
+      } catch {
+        retry = setTimeout(() => void subscribe(), retryMs);
+        return;
+      }
+      if (closed) {
+        unlinkQuietly(path);
+        return;
+      }
+      fifo = path;
+      let fd: number;
+      try {
+        fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
+      } catch {
+        unlinkQuietly(path);
+        fifo = undefined;
+        retry = setTimeout(() => void subscribe(), retryMs);
+        return;
+      }
+      try {
+        stream = new net.Socket({ fd, readable: true, writable: false });
+      } catch {
+        closeSync(fd);
+        unlinkQuietly(path);
+        fifo = undefined;
+        retry = setTimeout(() => void subscribe(), retryMs);
+        return;
+      }
+      stream.on('data', onEvents);
+      stream.on('error', () => {
+        /* the fifo went away (e.g. the service dir was removed): resubscribe */
+        cleanupFifo();
+        if (!closed) retry = setTimeout(() => void subscribe(), retryMs);
+      });
+      // Subscribed before looking: a BIRD whose `u` came before we listened
+      // (at boot its ./run waits for the agent, then execs BIRD without a new
+      // event) is found by this wait, a later one by its `u` event.
+      waitForSocket(maxWaitMs);
+    };
+
+    const cleanupFifo = (): void => {
+      stream?.destroy();
+      stream = undefined;
+      if (fifo !== undefined) unlinkQuietly(fifo);
+      fifo = undefined;
+    };
+
+    void subscribe();
+    return () => {
+      closed = true;
+      if (retry !== undefined) clearTimeout(retry);
+      stopPolling();
+      cleanupFifo();
+    };
+  });
+}
+
+/**
+ * s6-supervise only writes to names of exactly this shape (s6 2.11
+ * `ftrigw_notifyb_nosig`): `ftrig1:@` + 24 hex digits (a TAI64N stamp) + `:`
+ * + 6 characters; anything else in the directory is ignored.
+ */
+export function fifoName(now: Date = new Date()): string {
+  const ms = BigInt(now.getTime());
+  const secs = (1n << 62n) + 10n + ms / 1000n;
+  const nanos = (ms % 1000n) * 1_000_000n;
+  const stamp = secs.toString(16).padStart(16, '0') + nanos.toString(16).padStart(8, '0');
+  const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  const tail = [...randomBytes(6)].map((b) => chars[b % chars.length]).join('');
+  return `ftrig1:@${stamp}:${tail}`;
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    /* already gone */
+  }
+}
