@@ -54,7 +54,7 @@ export function startAgent(cfg: AgentConfig, log: Log): { stop(): Promise<void> 
       ...(cfg.check ? { checkBin: CHECK[f](cfg) } : {}),
       birdcBin: BIRDC[f](cfg),
       socket: SOCKET[f](cfg),
-      timeoutMs: 10_000,
+      timeoutMs: cfg.commandTimeoutMs,
     });
     return settled$.pipe(
       familyConfig(f, self, render),

@@ -34,6 +34,8 @@ export interface AgentConfig {
   readonly debounceMs: number;
   readonly maxWaitMs: number;
   readonly probeIntervalMs: number;
+  /** Longest a `bird -p` check or a `birdc configure` may take before it is abandoned and retried. */
+  readonly commandTimeoutMs: number;
   /** s6 readiness: fd to write a newline to once both configs are installed. */
   readonly notifyFd?: number;
   /** Check each config with `bird -p` before installing it (CONFIG_CHECK=0 turns it off). */
@@ -157,6 +159,7 @@ export function configFromEnv(env: Env): AgentConfig {
     debounceMs: integer(env, 'DEBOUNCE_MS', 100, 0, 60_000),
     maxWaitMs: integer(env, 'MAX_WAIT_MS', 1000, 0, 600_000),
     probeIntervalMs: integer(env, 'PROBE_INTERVAL_MS', 1000, 50, 600_000),
+    commandTimeoutMs: integer(env, 'COMMAND_TIMEOUT_MS', 10_000, 100, 600_000),
     notifyFd: notify === undefined ? undefined : integer(env, 'NOTIFY_FD', 0, 0, 1024),
     check: flag(env, 'CONFIG_CHECK', true),
     birdBin: present(env, 'BIRD_BIN') ?? 'bird',
