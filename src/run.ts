@@ -72,8 +72,9 @@ export function startAgent(cfg: AgentConfig, log: Log): { stop(): Promise<void> 
     const fd = cfg.notifyFd;
     subs.add(
       outcomes$.pipe(firstReady(FAMILIES)).subscribe(() => {
-        notifyReady(fd);
-        log.info('ready: both configs installed, readiness notified', { fd });
+        const error = notifyReady(fd);
+        if (error === undefined) log.info('ready: both configs installed, readiness notified', { fd });
+        else log.error('ready, but the readiness notification failed', { fd, error });
       }),
     );
   }

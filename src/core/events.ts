@@ -69,4 +69,6 @@ export interface OutcomeEvent {
   readonly message?: string;
   /** A failure worth retrying (I/O error, timeout), not a verdict on the config. */
   readonly retryable?: boolean;
+  /** Reload only: the daemon is not running; it gets this config when it comes up. */
+  readonly deferred?: boolean;
 }

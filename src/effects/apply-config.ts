@@ -86,8 +86,12 @@ export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGene
     }
     const r = await birdConfigure({ birdc: o.birdcBin, socket: o.socket, timeoutMs: o.timeoutMs });
     loaded = r.ok;
-    const message = r.reachable ? r.message : `daemon not reachable on ${o.socket} (${r.message}): installed, reload when it comes up`;
-    // Unreachable: retried when the daemon comes up (applyRequests), not by polling.
-    yield outcome(generation, 'reload', r.ok, r.durationMs, message, !r.ok && r.reachable);
+    if (!r.reachable) {
+      // Not running: it reads the installed file when it starts, and applyRequests reloads it when it comes up.
+      const message = `daemon not running on ${o.socket} (${r.message}): config installed, applied when it comes up`;
+      yield { ...outcome(generation, 'reload', false, r.durationMs, message), deferred: true };
+      return;
+    }
+    yield outcome(generation, 'reload', r.ok, r.durationMs, r.message, !r.ok);
   };
 }

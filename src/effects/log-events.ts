@@ -39,7 +39,8 @@ export const logOutcome =
   (o: OutcomeEvent): void => {
     const fields = { family: o.family, generation: o.generation, step: o.step, ok: o.ok, durationMs: o.durationMs, message: o.message };
     if (o.ok) log.info(`${o.step} ok`, fields);
-    else log.error(`${o.step} failed`, fields);
+    else if (o.deferred) log.warn(`${o.step} deferred`, fields);
+    else log.error(`${o.step} failed`, { ...fields, ...(o.retryable ? { retrying: true } : {}) });
   };
 
 const MAX_NAMES = 50;
