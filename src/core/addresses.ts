@@ -3,6 +3,7 @@
  * etcd or the environment goes through here before it can reach a config:
  * what comes out is a canonical token that cannot carry BIRD syntax.
  */
+import { isIPv4, isIPv6 } from 'node:net';
 import ipaddr from 'ipaddr.js';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -24,21 +25,18 @@ const V6_UNUSABLE = new Set(['unspecified', 'multicast', 'linkLocal', 'ipv4Mappe
 /** A strict dotted-quad IPv4 neighbour address ("10.0.0.1", no "010", "0x", "10.1"). */
 export function parseIPv4(raw: unknown): Parsed<string> {
   if (typeof raw !== 'string') return fail(`expected an IPv4 address string, got ${show(raw)}`);
-  if (!ipaddr.IPv4.isValidFourPartDecimal(raw)) return fail(`${show(raw)} is not an IPv4 address`);
-  const addr = ipaddr.IPv4.parse(raw);
-  if (raw.split('.').some((p) => p.length > 1 && p.startsWith('0'))) {
-    return fail(`${show(raw)} has leading zeros (ambiguous)`);
-  }
-  const range = addr.range();
+  // node:net's check is strict dotted decimal (no leading zeros, no hex, four parts) and cheap.
+  if (!isIPv4(raw)) return fail(`${show(raw)} is not an IPv4 address`);
+  const range = ipaddr.IPv4.parse(raw).range();
   if (V4_UNUSABLE.has(range)) return fail(`${show(raw)} is ${range}, not usable as a BGP neighbour`);
-  return ok(addr.toString());
+  return ok(raw);
 }
 
 /** An IPv6 neighbour address in one canonical form (RFC 5952): fd00:0::1 -> fd00::1. */
 export function parseIPv6(raw: unknown): Parsed<string> {
   if (typeof raw !== 'string') return fail(`expected an IPv6 address string, got ${show(raw)}`);
   if (raw.includes('%')) return fail(`${show(raw)} has a zone id, not usable as a BGP neighbour`);
-  if (!ipaddr.IPv6.isValid(raw)) return fail(`${show(raw)} is not an IPv6 address`);
+  if (!isIPv6(raw)) return fail(`${show(raw)} is not an IPv6 address`);
   const addr = ipaddr.IPv6.parse(raw);
   const range = addr.range();
   if (V6_UNUSABLE.has(range)) return fail(`${show(raw)} is ${range}, not usable as a BGP neighbour`);
@@ -47,6 +45,25 @@ export function parseIPv6(raw: unknown): Parsed<string> {
 
 export function parseIP(family: 'v4' | 'v6', raw: unknown): Parsed<string> {
   return family === 'v4' ? parseIPv4(raw) : parseIPv6(raw);
+}
+
+const recent = { v4: new Map<string, Parsed<string>>(), v6: new Map<string, Parsed<string>>() };
+const RECENT_MAX = 4096;
+
+/**
+ * parseIP for addresses that repeat across many keys (the route reflector
+ * named in every node's peering): a bounded memo of recent results.
+ */
+export function parseRepeatedIP(family: 'v4' | 'v6', raw: unknown): Parsed<string> {
+  if (typeof raw !== 'string') return parseIP(family, raw);
+  const memo = recent[family];
+  let p = memo.get(raw);
+  if (p === undefined) {
+    p = parseIP(family, raw);
+    if (memo.size >= RECENT_MAX) memo.clear();
+    memo.set(raw, p);
+  }
+  return p;
 }
 
 /** An AS number 1..4294967295, as a decimal string or a JSON number. */

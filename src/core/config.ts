@@ -44,6 +44,21 @@ export interface AgentConfig {
   readonly bird6Bin: string;
   readonly birdcBin: string;
   readonly birdc6Bin: string;
+  /** HTTP endpoint for /livez, /readyz, /metrics; undefined = off (HTTP_LISTEN=off). */
+  readonly httpListen?: HttpListen;
+  /** Event journal (JSON lines); undefined = no journal. */
+  readonly journalFile?: string;
+  /** Rotate the journal once it is larger than this. */
+  readonly journalMaxBytes: number;
+  /** Rotated journal files kept (FILE.1 .. FILE.N). */
+  readonly journalFiles: number;
+  /** How often BGP session states are read with `birdc show protocols` for /metrics. */
+  readonly sessionPollMs: number;
+}
+
+export interface HttpListen {
+  readonly host: string;
+  readonly port: number;
 }
 
 export const LOG_LEVELS = ['silly', 'trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
@@ -132,6 +147,34 @@ export function etcdConfigFromEnv(env: Env): EtcdConfig {
   };
 }
 
+/** `host:port`, `[v6]:port` or `:port` (all interfaces); `off` disables the endpoint. */
+export function parseHttpListen(raw: string | undefined): HttpListen | undefined {
+  const v = (raw ?? '127.0.0.1:9099').trim() || '127.0.0.1:9099';
+  if (/^(off|none|0|false|no)$/i.test(v)) return undefined;
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.\-]*)):(\d{1,5})$/.exec(v);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw bad('HTTP_LISTEN', v, 'expected host:port, [ipv6]:port, :port or off');
+  const host = m[1] ?? (m[2] === '' || m[2] === undefined ? '0.0.0.0' : m[2]);
+  return { host, port };
+}
+
+/** A whole number from the environment (for commands that need one setting only). */
+export function integerFromEnv(env: Env, name: string, dflt: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  return integer(env, name, dflt, min, max);
+}
+
+/** The BIRD control sockets and commands (for commands that talk to BIRD only). */
+export function birdFromEnv(env: Env): Pick<AgentConfig, 'birdSocket' | 'bird6Socket' | 'birdBin' | 'bird6Bin' | 'birdcBin' | 'birdc6Bin'> {
+  return {
+    birdSocket: present(env, 'BIRD_SOCKET') ?? '/sockets/bird.ctl',
+    bird6Socket: present(env, 'BIRD6_SOCKET') ?? '/sockets/bird6.ctl',
+    birdBin: present(env, 'BIRD_BIN') ?? 'bird',
+    bird6Bin: present(env, 'BIRD6_BIN') ?? 'bird6',
+    birdcBin: present(env, 'BIRDC_BIN') ?? 'birdc',
+    birdc6Bin: present(env, 'BIRDC6_BIN') ?? 'birdc6',
+  };
+}
+
 export function configFromEnv(env: Env): AgentConfig {
   const ipRaw = present(env, 'IP');
   if (ipRaw === undefined) throw new ConfigError('IP is required: the IPv4 address of this route reflector');
@@ -147,13 +190,14 @@ export function configFromEnv(env: Env): AgentConfig {
   const format = (present(env, 'LOG_FORMAT') ?? 'json').toLowerCase();
   if (format !== 'json' && format !== 'pretty') throw bad('LOG_FORMAT', format, 'expected json or pretty');
   const notify = present(env, 'NOTIFY_FD');
+  const httpListen = parseHttpListen(env['HTTP_LISTEN']);
+  const journalFile = present(env, 'JOURNAL_FILE');
   return {
     ip: ip.value,
     ip6,
     etcd: etcdConfigFromEnv(env),
     configDir: present(env, 'CONFIG_DIR') ?? '/config',
-    birdSocket: present(env, 'BIRD_SOCKET') ?? '/sockets/bird.ctl',
-    bird6Socket: present(env, 'BIRD6_SOCKET') ?? '/sockets/bird6.ctl',
+    ...birdFromEnv(env),
     logLevel: parseLogLevel(env['LOG_LEVEL']),
     logFormat: format,
     debounceMs: integer(env, 'DEBOUNCE_MS', 100, 0, 60_000),
@@ -162,9 +206,10 @@ export function configFromEnv(env: Env): AgentConfig {
     commandTimeoutMs: integer(env, 'COMMAND_TIMEOUT_MS', 10_000, 100, 600_000),
     notifyFd: notify === undefined ? undefined : integer(env, 'NOTIFY_FD', 0, 0, 1024),
     check: flag(env, 'CONFIG_CHECK', true),
-    birdBin: present(env, 'BIRD_BIN') ?? 'bird',
-    bird6Bin: present(env, 'BIRD6_BIN') ?? 'bird6',
-    birdcBin: present(env, 'BIRDC_BIN') ?? 'birdc',
-    birdc6Bin: present(env, 'BIRDC6_BIN') ?? 'birdc6',
+    ...(httpListen !== undefined ? { httpListen } : {}),
+    ...(journalFile !== undefined ? { journalFile } : {}),
+    journalMaxBytes: integer(env, 'JOURNAL_MAX_BYTES', 64 * 1024 * 1024, 4096, 2 ** 40),
+    journalFiles: integer(env, 'JOURNAL_FILES', 3, 1, 100),
+    sessionPollMs: integer(env, 'SESSION_POLL_MS', 10_000, 100, 3_600_000),
   };
 }

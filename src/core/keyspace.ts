@@ -3,7 +3,7 @@
  * mean once validated. `parseEntry` is the single gate between etcd text and
  * the state; an entry it rejects carries the reason, naming nothing but data.
  */
-import { parseAsNumber, parseClusterId, parseIP, quote, type Parsed } from './addresses.js';
+import { parseAsNumber, parseClusterId, parseIP, parseRepeatedIP, quote, type Parsed } from './addresses.js';
 import type { Family } from './events.js';
 
 export type Entry =
@@ -69,9 +69,9 @@ function json(raw: string): Parsed<Record<string, unknown>> {
 
 /** The peer address in a value must be the one its key names (after normalisation). */
 function peerIp(family: Family, keyIp: string, value: Record<string, unknown>): Parsed<string> {
-  const fromKey = parseIP(family, keyIp);
+  const fromKey = parseRepeatedIP(family, keyIp);
   if (!fromKey.ok) return { ok: false, reason: `key address: ${fromKey.reason}` };
-  const fromValue = parseIP(family, value['ip']);
+  const fromValue = parseRepeatedIP(family, value['ip']);
   if (!fromValue.ok) return { ok: false, reason: `"ip": ${fromValue.reason}` };
   if (fromValue.value !== fromKey.value) {
     return { ok: false, reason: `"ip" ${fromValue.value} differs from the key's address ${fromKey.value}` };

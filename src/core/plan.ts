@@ -2,10 +2,15 @@
  * The peering plan of one address family (DESIGN §2), a pure function of the
  * state and this route reflector's own addresses. Everything a template needs
  * is decided here; templates only format it.
+ *
+ * Client sessions are decided per neighbour address (`clientAt`), so a plan
+ * can be updated for just the addresses a change touched: pass a PlanMemo and
+ * the state's dirty record is taken and only those addresses are re-decided.
+ * With or without a memo, the plan is the same (tested on random walks).
  */
 import { addressSymbol, compareAddresses } from './addresses.js';
 import type { Family } from './events.js';
-import type { State } from './state.js';
+import { takeDirty, type State } from './state.js';
 
 export const DEFAULT_AS = 64511;
 const MAX_NOTES = 20;
@@ -38,7 +43,7 @@ export interface FamilyPlan {
   readonly clusterId?: string;
   /** Sorted by name. */
   readonly sessions: readonly Session[];
-  /** Conflicts resolved while planning (logged when they change). */
+  /** Conflicts resolved while planning (logged when they change), sorted. */
   readonly notes: readonly string[];
 }
 
@@ -48,87 +53,73 @@ export interface Self {
 }
 
 interface Candidate {
-  as: number;
-  node: string;
-  specific: boolean;
+  readonly as: number;
+  readonly node: string;
+  readonly specific: boolean;
+  /** The etcd key of a node-specific peering (ties between two such keys of one node). */
+  readonly key: string;
 }
 
-class Notes {
-  readonly list: string[] = [];
-  private dropped = 0;
-  add(text: string): void {
-    if (this.list.length < MAX_NOTES) this.list.push(text);
-    else this.dropped++;
-  }
-  done(): string[] {
-    if (this.dropped > 0) this.list.push(`... and ${this.dropped} more`);
-    return this.list;
-  }
+/** What shapes the whole plan; anything else is decided per address. */
+interface Frame {
+  readonly me: string;
+  /** We are registered under `rr_vN`. */
+  readonly member: boolean;
+  readonly meshAs: number;
+  readonly clusterId?: string;
+  /** The AS of the global peering naming us, if any. */
+  readonly globalAs?: number;
+  readonly mesh: ReadonlyMap<string, Session>;
 }
+
+/**
+ * What the previous plan of a family was built from, owned by one caller
+ * (one memo per state and family): lets the next plan re-decide only the
+ * addresses that changed, keep unchanged sessions' object identity
+ * (renderers cache by it) and keep the sorted order.
+ */
+export interface PlanMemo {
+  frame?: Frame;
+  /** Client sessions by neighbour address. */
+  clients: Map<string, Session>;
+  notesByAddr: Map<string, readonly string[]>;
+  notesByNode: Map<string, string>;
+  order: readonly Session[];
+}
+
+export const createPlanMemo = (): PlanMemo => ({ clients: new Map(), notesByAddr: new Map(), notesByNode: new Map(), order: [] });
+
+const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+const byName = (a: Session, b: Session): number => byText(a.name, b.name);
 
 function sortedByKey<T>(map: ReadonlyMap<string, T>): T[] {
-  return [...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+  return [...map.entries()].sort(([a], [b]) => byText(a, b)).map(([, v]) => v);
 }
 
-/** Node-specific and global client peerings of this RR, one candidate per neighbour address. */
-function clientCandidates(state: State, family: Family, me: string, notes: Notes): Map<string, Candidate> {
-  const out = new Map<string, Candidate>();
-  const hostIps = state.hostIps[family];
-  const offer = (ip: string, c: Candidate): void => {
-    const prev = out.get(ip);
-    if (!prev) {
-      out.set(ip, c);
-      return;
-    }
-    if (prev.node !== c.node) {
-      const [keep, drop] = prev.node <= c.node ? [prev, c] : [c, prev];
-      notes.add(`nodes ${keep.node} and ${drop.node} share address ${ip}: one session, AS from ${keep.node}`);
-      out.set(ip, keep);
-      return;
-    }
-    // Same node, global and node-specific: the node-specific peering is the more specific one.
-    const keep = c.specific && !prev.specific ? c : prev;
-    if (c.as !== prev.as) {
-      notes.add(`node ${c.node} (${ip}) is a global and node-specific client with different AS: using ${keep.as}`);
-    }
-    out.set(ip, keep);
-  };
-  const specific = state.hostPeersByIp[family].get(me);
-  if (specific) {
-    for (const p of sortedByKey(specific)) {
-      const ip = hostIps.get(p.node);
-      if (ip === undefined) notes.add(`node ${p.node} peers with this RR but has no valid ip_addr_${family}`);
-      else offer(ip, { as: p.as, node: p.node, specific: true });
-    }
-  }
-  const global = sortedByKey(state.globalPeers[family]).find((p) => p.ip === me);
-  if (global) {
-    for (const [node, ip] of hostIps) offer(ip, { as: global.as, node, specific: false });
-  }
-  return out;
+/** Of two candidates for one address, the one that wins, whatever the order they come in. */
+function preferred(a: Candidate, b: Candidate): Candidate {
+  if (a.node !== b.node) return a.node < b.node ? a : b;
+  if (a.specific !== b.specific) return a.specific ? a : b; // node-specific is more specific than global
+  return a.key <= b.key ? a : b;
 }
 
-export function derivePlan(state: State, family: Family, self: Self): FamilyPlan {
-  const me = family === 'v4' ? self.ip : self.ip6;
+const sameSession = (a: Session, b: Session): boolean =>
+  a.name === b.name &&
+  a.kind === b.kind &&
+  a.localAs === b.localAs &&
+  a.peerAs === b.peerAs &&
+  a.passive === b.passive &&
+  a.clusterId === b.clusterId;
+
+function frameOf(state: State, family: Family, me: string): Frame {
   const meshAs = state.globalAs ?? DEFAULT_AS;
-  const base = {
-    family,
-    routerId: self.ip,
-    debug: state.debug,
-    meshAs,
-    asDefaulted: state.globalAs === undefined,
-  };
-  if (me === undefined) return { ...base, member: false, sessions: [], notes: [] };
-
-  const notes = new Notes();
-  const sessions = new Map<string, Session>();
   const members = sortedByKey(state.rr[family]);
   const own = members.find((r) => r.ip === me);
+  const mesh = new Map<string, Session>();
   if (own) {
     for (const r of members) {
-      if (r.ip === me) continue;
-      if (sessions.has(r.ip)) continue; // two keys naming one address
-      sessions.set(r.ip, {
+      if (r.ip === me || mesh.has(r.ip)) continue; // ourselves; two keys naming one address
+      mesh.set(r.ip, {
         name: `Mesh_${addressSymbol(r.ip)}`,
         kind: 'mesh',
         neighbor: r.ip,
@@ -138,30 +129,195 @@ export function derivePlan(state: State, family: Family, self: Self): FamilyPlan
       });
     }
   }
-  for (const [ip, c] of clientCandidates(state, family, me, notes)) {
-    if (ip === me) {
-      notes.add(`node ${c.node} has this RR's own address ${ip}: no session with itself`);
-    } else if (sessions.has(ip)) {
-      notes.add(`node ${c.node} (${ip}) is also a mesh member: mesh session only`);
-    } else {
-      sessions.set(ip, {
-        name: `Node_${addressSymbol(ip)}`,
-        kind: 'client',
-        neighbor: ip,
-        localAs: c.as,
-        peerAs: c.as,
-        passive: false,
-        ...(own?.clusterId !== undefined ? { clusterId: own.clusterId } : {}),
-      });
+  const global = sortedByKey(state.globalPeers[family]).find((p) => p.ip === me);
+  return {
+    me,
+    member: own !== undefined,
+    meshAs,
+    mesh,
+    ...(own?.clusterId !== undefined ? { clusterId: own.clusterId } : {}),
+    ...(global !== undefined ? { globalAs: global.as } : {}),
+  };
+}
+
+const sameFrame = (a: Frame, b: Frame): boolean =>
+  a.me === b.me &&
+  a.member === b.member &&
+  a.meshAs === b.meshAs &&
+  a.clusterId === b.clusterId &&
+  a.globalAs === b.globalAs &&
+  a.mesh.size === b.mesh.size &&
+  [...a.mesh].every(([ip, s]) => {
+    const o = b.mesh.get(ip);
+    return o !== undefined && sameSession(o, s);
+  });
+
+/** The client session (if any) for one neighbour address, and the conflicts resolved to get it. */
+function clientAt(state: State, family: Family, frame: Frame, addr: string): { session?: Session; notes: string[] } {
+  const offers: Candidate[] = [];
+  for (const node of state.nodesByIp[family].get(addr) ?? []) {
+    for (const [key, p] of state.hostPeersByNode[family].get(node) ?? []) {
+      if (p.ip === frame.me) offers.push({ as: p.as, node, specific: true, key });
+    }
+    if (frame.globalAs !== undefined) offers.push({ as: frame.globalAs, node, specific: false, key: '' });
+  }
+  const c = offers.reduce<Candidate | undefined>((a, b) => (a === undefined ? b : preferred(a, b)), undefined);
+  if (c === undefined) return { notes: [] };
+  const notes: string[] = [];
+  const others = [...new Set(offers.filter((o) => o.node !== c.node).map((o) => o.node))].sort(byText);
+  for (const other of others) notes.push(`nodes ${c.node} and ${other} share address ${addr}: one session, AS from ${c.node}`);
+  if (offers.some((o) => o.node === c.node && o.as !== c.as)) {
+    notes.push(`node ${c.node} (${addr}) has two client peerings with different AS: using ${c.as}`);
+  }
+  if (addr === frame.me) {
+    notes.push(`node ${c.node} has this RR's own address ${addr}: no session with itself`);
+    return { notes };
+  }
+  if (frame.mesh.has(addr)) {
+    notes.push(`node ${c.node} (${addr}) is also a mesh member: mesh session only`);
+    return { notes };
+  }
+  return {
+    notes,
+    session: {
+      name: `Node_${addressSymbol(addr)}`,
+      kind: 'client',
+      neighbor: addr,
+      localAs: c.as,
+      peerAs: c.as,
+      passive: false,
+      ...(frame.clusterId !== undefined ? { clusterId: frame.clusterId } : {}),
+    },
+  };
+}
+
+/** The note for a node that names us as its peer but has no usable address. */
+function nodeNote(state: State, family: Family, me: string, node: string): string | undefined {
+  if (state.hostIps[family].has(node)) return undefined;
+  for (const p of state.hostPeersByNode[family].get(node)?.values() ?? []) {
+    if (p.ip === me) return `node ${node} peers with this RR but has no valid ip_addr_${family}`;
+  }
+  return undefined;
+}
+
+/** Every address that may hold a client session, and every node that may need a note. */
+function candidates(state: State, family: Family, frame: Frame): { addrs: Iterable<string>; nodes: Iterable<string> } {
+  const specific = state.hostPeersByIp[family].get(frame.me);
+  const nodes = new Set<string>();
+  for (const p of specific?.values() ?? []) nodes.add(p.node);
+  if (frame.globalAs !== undefined) return { addrs: state.nodesByIp[family].keys(), nodes };
+  const addrs = new Set<string>();
+  for (const node of nodes) {
+    const ip = state.hostIps[family].get(node);
+    if (ip !== undefined) addrs.add(ip);
+  }
+  return { addrs, nodes };
+}
+
+/** Re-decide `addrs` and `nodes` into the memo; returns the sessions that went, came or changed. */
+function update(memo: PlanMemo, state: State, family: Family, frame: Frame, addrs: Iterable<string>, nodes: Iterable<string>): Session[] {
+  const replaced: Session[] = [];
+  for (const addr of addrs) {
+    const { session, notes } = clientAt(state, family, frame, addr);
+    if (notes.length > 0) memo.notesByAddr.set(addr, notes);
+    else memo.notesByAddr.delete(addr);
+    const old = memo.clients.get(addr);
+    if (session === undefined) {
+      if (old !== undefined) {
+        memo.clients.delete(addr);
+        replaced.push(old);
+      }
+    } else if (old === undefined || !sameSession(old, session)) {
+      memo.clients.set(addr, session);
+      if (old !== undefined) replaced.push(old);
+      replaced.push(session);
     }
   }
-  const list = [...sessions.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const node of nodes) {
+    const note = nodeNote(state, family, frame.me, node);
+    if (note !== undefined) memo.notesByNode.set(node, note);
+    else memo.notesByNode.delete(node);
+  }
+  return replaced;
+}
+
+function findByName(order: readonly Session[], name: string): number {
+  let lo = 0;
+  let hi = order.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (order[mid]!.name < name) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The memo's order with the touched sessions' names re-looked-up (copy: plans are immutable). */
+function reorder(memo: PlanMemo, frame: Frame, touched: readonly Session[]): readonly Session[] {
+  const order = memo.order.slice();
+  const names = new Set(touched.map((s) => s.name));
+  for (const name of names) {
+    const i = findByName(order, name);
+    const present = order[i]?.name === name;
+    const neighbor = touched.find((s) => s.name === name)!.neighbor;
+    const now = memo.clients.get(neighbor) ?? frame.mesh.get(neighbor);
+    const current = now !== undefined && now.name === name ? now : undefined;
+    if (present && current) order[i] = current;
+    else if (present) order.splice(i, 1);
+    else if (current) order.splice(i, 0, current);
+  }
+  return order;
+}
+
+function notesOf(memo: PlanMemo): string[] {
+  const all: string[] = [];
+  for (const list of memo.notesByAddr.values()) all.push(...list);
+  for (const note of memo.notesByNode.values()) all.push(note);
+  all.sort(byText);
+  return all.length > MAX_NOTES ? [...all.slice(0, MAX_NOTES), `... and ${all.length - MAX_NOTES} more`] : all;
+}
+
+/**
+ * The plan of one family. With a `memo` (one per state and family, passed on
+ * every call), only what changed since the last call is re-decided.
+ */
+export function derivePlan(state: State, family: Family, self: Self, memo?: PlanMemo): FamilyPlan {
+  const me = family === 'v4' ? self.ip : self.ip6;
+  const meshAs = state.globalAs ?? DEFAULT_AS;
+  const base = { family, routerId: self.ip, debug: state.debug, meshAs, asDefaulted: state.globalAs === undefined };
+  const dirty = memo ? takeDirty(state, family) : undefined;
+  if (me === undefined) return { ...base, member: false, sessions: [], notes: [] };
+
+  const frame = frameOf(state, family, me);
+  const m = memo ?? createPlanMemo();
+  let order: readonly Session[];
+  if (m.frame !== undefined && dirty !== undefined && !dirty.structural && sameFrame(m.frame, frame)) {
+    const touched = update(m, state, family, m.frame, dirty.addrs, dirty.nodes);
+    order = touched.length > 0 ? reorder(m, m.frame, touched) : m.order;
+  } else {
+    const previous = new Map<string, Session>([...m.clients, ...(m.frame?.mesh ?? [])]);
+    m.clients = new Map();
+    m.notesByAddr = new Map();
+    m.notesByNode = new Map();
+    const { addrs, nodes } = candidates(state, family, frame);
+    update(m, state, family, frame, addrs, nodes);
+    // Keep the identity of sessions that did not change (renderers cache by it).
+    const keep = (s: Session): Session => {
+      const old = previous.get(s.neighbor);
+      return old !== undefined && sameSession(old, s) ? old : s;
+    };
+    for (const [ip, s] of frame.mesh) (frame.mesh as Map<string, Session>).set(ip, keep(s));
+    for (const [ip, s] of m.clients) m.clients.set(ip, keep(s));
+    m.frame = frame;
+    order = [...frame.mesh.values(), ...m.clients.values()].sort(byName);
+  }
+  m.order = order;
   return {
     ...base,
     source: me,
-    member: own !== undefined,
-    ...(own?.clusterId !== undefined ? { clusterId: own.clusterId } : {}),
-    sessions: list,
-    notes: notes.done(),
+    member: frame.member,
+    ...(frame.clusterId !== undefined ? { clusterId: frame.clusterId } : {}),
+    sessions: order,
+    notes: notesOf(m),
   };
 }

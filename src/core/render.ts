@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import nunjucks from 'nunjucks';
 import type { Family } from './events.js';
-import type { FamilyPlan } from './plan.js';
+import type { FamilyPlan, Session } from './plan.js';
 
 export const CONFIG_FILE: Record<Family, string> = { v4: 'bird.cfg', v6: 'bird6.cfg' };
 
@@ -36,5 +36,16 @@ export function createRenderer(templateDir: string = defaultTemplateDir()): Rend
     v4: env.getTemplate(`${CONFIG_FILE.v4}.njk`, true),
     v6: env.getTemplate(`${CONFIG_FILE.v6}.njk`, true),
   };
-  return (plan) => compiled[plan.family].render({ plan });
+  const sessionTemplate = env.getTemplate('partials/session.njk', true);
+  // Sessions are immutable and reused by derivePlan while unchanged: each is formatted once.
+  const blocks = new WeakMap<Session, string>();
+  const block = (s: Session): string => {
+    let text = blocks.get(s);
+    if (text === undefined) {
+      text = sessionTemplate.render({ s });
+      blocks.set(s, text);
+    }
+    return text;
+  };
+  return (plan) => compiled[plan.family].render({ plan, sessions: plan.sessions.map(block).join('') });
 }

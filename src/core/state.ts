@@ -31,8 +31,34 @@ export interface State {
   readonly hostIps: PerFamily<Map<string, string>>;
   /** peer (RR) address -> key -> node-specific peering that names it. */
   readonly hostPeersByIp: PerFamily<Map<string, Map<string, Of<'hostPeer'>>>>;
+  /** node -> key -> its node-specific peerings, per family. */
+  readonly hostPeersByNode: PerFamily<Map<string, Map<string, Of<'hostPeer'>>>>;
+  /** address -> the nodes that have it, per family. */
+  readonly nodesByIp: PerFamily<Map<string, Set<string>>>;
   /** Bumped whenever something that can change a family's plan changes. */
   readonly gens: PerFamily<number>;
+  /** What changed since a planner last took it (see takeDirty). */
+  readonly dirty: PerFamily<Dirty>;
+}
+
+/**
+ * Changes a family's planner has not seen yet: the neighbour addresses and
+ * nodes that node-level events touched, or `structural` when something that
+ * shapes the whole plan changed (RR membership, global peers, AS, log level).
+ */
+export interface Dirty {
+  structural: boolean;
+  readonly addrs: Set<string>;
+  readonly nodes: Set<string>;
+}
+
+const emptyDirty = (): Dirty => ({ structural: true, addrs: new Set(), nodes: new Set() });
+
+/** Hand the family's accumulated changes to its (single) incremental planner. */
+export function takeDirty(state: State, family: Family): Dirty {
+  const d = state.dirty[family];
+  (state.dirty as Record<Family, Dirty>)[family] = { structural: false, addrs: new Set(), nodes: new Set() };
+  return d;
 }
 
 export interface Rejection {
@@ -63,13 +89,63 @@ export function createState(): State {
     globalPeers: perFamily(() => new Map()),
     hostIps: perFamily(() => new Map()),
     hostPeersByIp: perFamily(() => new Map()),
+    hostPeersByNode: perFamily(() => new Map()),
+    nodesByIp: perFamily(() => new Map()),
     gens: { v4: 0, v6: 0 },
+    dirty: perFamily(emptyDirty),
   };
 }
 
 function touch(state: State, entry: Entry): void {
-  const families: readonly Family[] = 'family' in entry ? [entry.family] : entry.kind === 'hostAs' ? [] : FAMILIES;
-  for (const f of families) state.gens[f]++;
+  switch (entry.kind) {
+    case 'hostAs':
+      return;
+    case 'hostIp': {
+      const d = state.dirty[entry.family];
+      d.addrs.add(entry.ip);
+      d.nodes.add(entry.node);
+      break;
+    }
+    case 'hostPeer': {
+      const d = state.dirty[entry.family];
+      const ip = state.hostIps[entry.family].get(entry.node);
+      if (ip !== undefined) d.addrs.add(ip);
+      d.nodes.add(entry.node);
+      break;
+    }
+    case 'rr':
+    case 'globalPeer':
+      state.dirty[entry.family].structural = true;
+      break;
+    case 'globalAs':
+    case 'loglevel':
+      for (const f of FAMILIES) state.dirty[f].structural = true;
+      break;
+  }
+  if ('family' in entry) state.gens[entry.family]++;
+  else for (const f of FAMILIES) state.gens[f]++;
+}
+
+function addTo<K, V>(map: Map<K, Set<V>>, k: K, v: V, add: boolean): void {
+  let set = map.get(k);
+  if (add) {
+    if (!set) map.set(k, (set = new Set()));
+    set.add(v);
+  } else if (set) {
+    set.delete(v);
+    if (set.size === 0) map.delete(k);
+  }
+}
+
+function keyed<K, V>(map: Map<K, Map<string, V>>, k: K, key: string, v: V, add: boolean): void {
+  let inner = map.get(k);
+  if (add) {
+    if (!inner) map.set(k, (inner = new Map()));
+    inner.set(key, v);
+  } else if (inner) {
+    inner.delete(key);
+    if (inner.size === 0) map.delete(k);
+  }
 }
 
 function index(state: State, key: string, entry: Entry, add: boolean): void {
@@ -85,19 +161,12 @@ function index(state: State, key: string, entry: Entry, add: boolean): void {
     case 'hostIp':
       if (add) state.hostIps[entry.family].set(entry.node, entry.ip);
       else state.hostIps[entry.family].delete(entry.node);
+      addTo(state.nodesByIp[entry.family], entry.ip, entry.node, add);
       break;
-    case 'hostPeer': {
-      const byIp = state.hostPeersByIp[entry.family];
-      let keys = byIp.get(entry.ip);
-      if (add) {
-        if (!keys) byIp.set(entry.ip, (keys = new Map()));
-        keys.set(key, entry);
-      } else if (keys) {
-        keys.delete(key);
-        if (keys.size === 0) byIp.delete(entry.ip);
-      }
+    case 'hostPeer':
+      keyed(state.hostPeersByIp[entry.family], entry.ip, key, entry, add);
+      keyed(state.hostPeersByNode[entry.family], entry.node, key, entry, add);
       break;
-    }
     case 'globalAs':
       state.globalAs = add ? entry.as : undefined;
       break;
@@ -121,10 +190,11 @@ function remove(state: State, key: string): void {
 }
 
 function put(state: State, prefix: string, key: string, value: string, rejected: Rejection[]): void {
-  if (state.raw.get(key) === value) return;
+  const prev = state.raw.get(key);
+  if (prev === value) return;
   const cls = classifyKey(prefix, key);
   if (!cls) return;
-  remove(state, key);
+  if (prev !== undefined) remove(state, key);
   state.raw.set(key, value);
   const parsed = parseEntry(cls, value);
   if (!parsed.ok) {
@@ -145,9 +215,11 @@ function apply(state: State, prefix: string, ev: EtcdEvent, rejected: Rejection[
       remove(state, ev.key);
       break;
     case 'resync': {
-      const present = new Set<string>();
-      for (const kv of ev.kvs) present.add(kv.key);
-      for (const key of [...state.raw.keys()]) if (!present.has(key)) remove(state, key);
+      if (state.raw.size > 0) {
+        const present = new Set<string>();
+        for (const kv of ev.kvs) present.add(kv.key);
+        for (const key of [...state.raw.keys()]) if (!present.has(key)) remove(state, key);
+      }
       for (const kv of ev.kvs) put(state, prefix, kv.key, kv.value, rejected);
       break;
     }

@@ -106,7 +106,7 @@ describe('one session per neighbour', () => {
     ]);
     const plan = derivePlan(state, 'v4', { ip: '10.0.0.1' });
     expect(brief(plan)).toEqual(['Node_10_0_1_1 client 10.0.1.1 as 65001/65001']);
-    expect(plan.notes.join()).toMatch(/global and node-specific/);
+    expect(plan.notes.join()).toMatch(/node a \(10.0.1.1\) has two client peerings with different AS: using 65001/);
   });
 
   it('gives two hosts with the same address one session, and says so', () => {

@@ -1,0 +1,137 @@
+/**
+ * Liveness and readiness as a pure fold of the agent's events (for /livez,
+ * /readyz and the `routereflector_ready` metric).
+ *
+ * - live: the pipeline has not failed and every daemon answers on its
+ *   control socket (the last health event of each family is `up`).
+ * - ready: the initial etcd snapshot was read, and for each family the
+ *   newest config generation is the one BIRD last loaded with success
+ *   (and the daemon is up). A config `bird -p` rejected, or a reload that
+ *   failed, keeps it not ready: BIRD does not run the current plan.
+ */
+import type { Family, HealthEvent, OutcomeEvent } from './events.js';
+
+export type OpsEvent =
+  | HealthEvent
+  | OutcomeEvent
+  /** The etcd source's connection state. */
+  | { readonly type: 'etcd'; readonly connected: boolean; readonly reason?: string }
+  /** A batch was folded into the state (the first one is the snapshot). */
+  | { readonly type: 'batch'; readonly revision: number }
+  /** A family's config changed: its generation is now `generation`. */
+  | { readonly type: 'config'; readonly family: Family; readonly generation: number }
+  /** The pipeline stopped with an error. */
+  | { readonly type: 'failed'; readonly reason: string };
+
+export interface FamilyStatus {
+  /** undefined: not probed yet. */
+  readonly up?: boolean;
+  readonly downReason?: string;
+  /** Identity of the running daemon (changes when it restarts). */
+  readonly instance?: string;
+  /** Newest config generation (0: none yet). */
+  readonly latest: number;
+  /** Generation BIRD last loaded with success (0: none). */
+  readonly loaded: number;
+  /** Why the newest generation is not loaded, when a step failed. */
+  readonly failure?: string;
+}
+
+export interface OpsStatus {
+  readonly live: boolean;
+  readonly ready: boolean;
+  /** One line each; empty when live / ready. */
+  readonly liveReason: string;
+  readonly readyReason: string;
+  readonly etcdConnected: boolean;
+  readonly revision: number;
+  readonly snapshot: boolean;
+  readonly failed?: string;
+  readonly families: Readonly<Record<Family, FamilyStatus>>;
+}
+
+const DAEMON: Record<Family, string> = { v4: 'bird', v6: 'bird6' };
+
+export function initialOpsStatus(families: readonly Family[]): OpsStatus {
+  const fam = {} as Record<Family, FamilyStatus>;
+  for (const f of families) fam[f] = { latest: 0, loaded: 0 };
+  return judge({
+    live: false,
+    ready: false,
+    liveReason: '',
+    readyReason: '',
+    etcdConnected: false,
+    revision: 0,
+    snapshot: false,
+    families: fam,
+  });
+}
+
+function judge(s: OpsStatus): OpsStatus {
+  const entries = Object.entries(s.families) as Array<[Family, FamilyStatus]>;
+  const liveProblems: string[] = [];
+  if (s.failed !== undefined) liveProblems.push(`pipeline failed: ${s.failed}`);
+  for (const [f, st] of entries) {
+    if (st.up === undefined) liveProblems.push(`${DAEMON[f]}: not probed yet`);
+    else if (!st.up) liveProblems.push(`${DAEMON[f]}: control socket not answering (${st.downReason ?? 'down'})`);
+  }
+  const readyProblems: string[] = [];
+  if (s.failed !== undefined) readyProblems.push(`pipeline failed: ${s.failed}`);
+  if (!s.snapshot) readyProblems.push(`initial etcd snapshot not read yet${s.etcdConnected ? '' : ' (etcd not connected)'}`);
+  for (const [f, st] of entries) {
+    if (s.snapshot && st.latest === 0) readyProblems.push(`${DAEMON[f]}: no config rendered yet`);
+    else if (st.latest > 0 && st.loaded !== st.latest) {
+      readyProblems.push(
+        `${DAEMON[f]}: runs ${st.loaded === 0 ? 'no config of this agent' : `generation ${st.loaded}`}, current is ${st.latest}` +
+          (st.failure !== undefined ? ` (${st.failure})` : ''),
+      );
+    } else if (st.latest > 0 && st.up === false) readyProblems.push(`${DAEMON[f]}: down`);
+  }
+  return {
+    ...s,
+    live: liveProblems.length === 0,
+    ready: readyProblems.length === 0,
+    liveReason: liveProblems.join('; '),
+    readyReason: readyProblems.join('; '),
+  };
+}
+
+function withFamily(s: OpsStatus, f: Family, change: (st: FamilyStatus) => FamilyStatus): OpsStatus {
+  const st = s.families[f];
+  if (st === undefined) return s; // a family this agent does not run
+  return { ...s, families: { ...s.families, [f]: change(st) } };
+}
+
+const dropFailure = ({ failure: _f, ...st }: FamilyStatus): FamilyStatus => st;
+
+export function reduceOps(s: OpsStatus, e: OpsEvent): OpsStatus {
+  switch (e.type) {
+    case 'etcd':
+      return judge({ ...s, etcdConnected: e.connected });
+    case 'batch':
+      return judge({ ...s, snapshot: true, etcdConnected: true, revision: Math.max(s.revision, e.revision) });
+    case 'config':
+      return judge(withFamily(s, e.family, (st) => ({ ...dropFailure(st), latest: e.generation })));
+    case 'health':
+      return judge(
+        withFamily(s, e.family, (st) => {
+          const { downReason: _d, instance: _i, ...rest } = st;
+          // A daemon that went down (or restarted) runs whatever its file holds until the agent reloads it.
+          if (!e.up) return { ...rest, up: false, loaded: 0, downReason: e.reason ?? 'down' };
+          const restarted = st.up === true && st.instance !== e.instance;
+          return { ...rest, up: true, ...(restarted ? { loaded: 0 } : {}), ...(e.instance !== undefined ? { instance: e.instance } : {}) };
+        }),
+      );
+    case 'outcome':
+      if (e.ok && e.step === 'reload') {
+        return judge(withFamily(s, e.family, (st) => ({ ...dropFailure(st), loaded: Math.max(st.loaded, e.generation) })));
+      }
+      if (!e.ok) {
+        const failure = `${e.step} of generation ${e.generation} failed: ${e.message ?? 'no message'}`;
+        return judge(withFamily(s, e.family, (st) => (e.generation >= st.latest ? { ...st, failure } : st)));
+      }
+      return s;
+    case 'failed':
+      return judge({ ...s, failed: e.reason });
+  }
+}

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { PREFIX } from '../../src/core/config.js';
+import type { EtcdEvent } from '../../src/core/events.js';
+import { createPlanMemo, derivePlan } from '../../src/core/plan.js';
+import { createRenderer } from '../../src/core/render.js';
+import { applyBatch, createState } from '../../src/core/state.js';
+
+/** A small deterministic PRNG, so a failure replays. */
+function rng(seed: number): () => number {
+  let x = seed;
+  return () => {
+    x = (x * 1103515245 + 12345) & 0x7fffffff;
+    return x / 0x7fffffff;
+  };
+}
+
+describe('derivePlan with a memo', () => {
+  it('gives the same plan and the same bytes as without, over a random walk of changes', () => {
+    const rand = rng(42);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    const state = createState();
+    const self = { ip: '10.0.0.1', ip6: 'fd00::1' };
+    const memo = { v4: createPlanMemo(), v6: createPlanMemo() };
+    const render = createRenderer();
+    const rrs = ['10.0.0.1', '10.0.0.2', '10.0.0.3'];
+    const nodes = ['a', 'b', 'c', 'd', 'e'];
+    const addrs = ['10.0.1.1', '10.0.1.2', '10.0.1.3', '10.0.0.2'];
+    const changes: Array<() => Omit<EtcdEvent, 'revision'>> = [
+      () => ({ type: 'put', key: `${PREFIX}/host/${pick(nodes)}/ip_addr_v4`, value: pick(addrs) }),
+      () => ({ type: 'delete', key: `${PREFIX}/host/${pick(nodes)}/ip_addr_v4` }),
+      () => {
+        const rr = pick(rrs);
+        return { type: 'put', key: `${PREFIX}/host/${pick(nodes)}/peer_v4/${rr}`, value: JSON.stringify({ ip: rr, as_num: pick([64512, 65000]) }) };
+      },
+      () => ({ type: 'delete', key: `${PREFIX}/host/${pick(nodes)}/peer_v4/${pick(rrs)}` }),
+      () => {
+        const rr = pick(rrs);
+        return { type: 'put', key: `${PREFIX}/rr_v4/${rr}`, value: JSON.stringify({ ip: rr, cluster_id: pick(['', '1.0.0.1', '1.0.0.2']) }) };
+      },
+      () => ({ type: 'delete', key: `${PREFIX}/rr_v4/${pick(rrs)}` }),
+      () => ({ type: 'put', key: `${PREFIX}/global/peer_v4/10.0.0.1`, value: JSON.stringify({ ip: '10.0.0.1', as_num: 64512 }) }),
+      () => ({ type: 'delete', key: `${PREFIX}/global/peer_v4/10.0.0.1` }),
+      () => ({ type: 'put', key: `${PREFIX}/global/as_num`, value: pick(['64512', '65001']) }),
+      () => ({ type: 'put', key: `${PREFIX}/host/${pick(nodes)}/ip_addr_v6`, value: pick(['fd00::1:1', 'fd00::1:2']) }),
+      () => ({ type: 'put', key: `${PREFIX}/host/${pick(nodes)}/peer_v6/fd00::1`, value: '{"ip":"fd00::1","as_num":1}' }),
+    ];
+    let sessionsSeen = 0;
+    for (let rev = 1; rev <= 2000; rev++) {
+      const ev = { ...pick(changes)(), revision: rev } as EtcdEvent;
+      applyBatch(state, PREFIX, { revision: rev, events: [ev] });
+      for (const family of ['v4', 'v6'] as const) {
+        const fresh = derivePlan(state, family, self);
+        const memoised = derivePlan(state, family, self, memo[family]);
+        expect(memoised).toEqual(fresh);
+        expect(render(memoised)).toBe(createRenderer()(fresh));
+        sessionsSeen += fresh.sessions.length;
+      }
+    }
+    expect(sessionsSeen).toBeGreaterThan(1000); // the walk really exercised sessions
+  });
+});
