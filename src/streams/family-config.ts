@@ -1,7 +1,7 @@
 import { defer, filter, map, type Observable } from 'rxjs';
 import type { Family } from '../core/events.js';
 import type { FamilyPlan, Self } from '../core/plan.js';
-import { derivePlan } from '../core/plan.js';
+import { createPlanMemo, derivePlan } from '../core/plan.js';
 import type { Render } from '../core/render.js';
 import type { FoldResult } from '../core/state.js';
 
@@ -27,6 +27,7 @@ export function familyConfig(family: Family, self: Self, render: Render) {
       let generation = 0;
       let lastText: string | undefined;
       let lastGen = -1;
+      const memo = createPlanMemo();
       return settled$.pipe(
         filter((r) => {
           const changed = r.state.gens[family] !== lastGen;
@@ -34,7 +35,7 @@ export function familyConfig(family: Family, self: Self, render: Render) {
           return changed;
         }),
         map((r) => {
-          const plan = derivePlan(r.state, family, self);
+          const plan = derivePlan(r.state, family, self, memo);
           return { revision: r.revision, plan, text: render(plan) };
         }),
         filter((c) => c.text !== lastText),
