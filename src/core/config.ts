@@ -66,6 +66,13 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export const PREFIX = '/calico/bgp/v1';
 
+/**
+ * Quiet time before a burst is rendered. 25 ms: a burst of puts arrives a
+ * millisecond or two apart, so it still coalesces (the 1 s ceiling bounds a
+ * steady stream), while a single change reaches the file in well under 100 ms.
+ */
+export const DEFAULT_DEBOUNCE_MS = 25;
+
 type Env = Readonly<Record<string, string | undefined>>;
 
 function present(env: Env, name: string): string | undefined {
@@ -200,7 +207,7 @@ export function configFromEnv(env: Env): AgentConfig {
     ...birdFromEnv(env),
     logLevel: parseLogLevel(env['LOG_LEVEL']),
     logFormat: format,
-    debounceMs: integer(env, 'DEBOUNCE_MS', 100, 0, 60_000),
+    debounceMs: integer(env, 'DEBOUNCE_MS', DEFAULT_DEBOUNCE_MS, 0, 60_000),
     maxWaitMs: integer(env, 'MAX_WAIT_MS', 1000, 0, 600_000),
     probeIntervalMs: integer(env, 'PROBE_INTERVAL_MS', 1000, 50, 600_000),
     commandTimeoutMs: integer(env, 'COMMAND_TIMEOUT_MS', 10_000, 100, 600_000),

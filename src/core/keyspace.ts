@@ -79,6 +79,30 @@ function peerIp(family: Family, keyIp: string, value: Record<string, unknown>): 
   return fromValue;
 }
 
+const peerValues = new Map<string, Parsed<{ ip: string; as: number }>>();
+const PEER_VALUES_MAX = 4096;
+
+/**
+ * A peering value `{"ip","as_num"}` under a key naming `keyIp`. Every node
+ * that peers with one RR carries the same value: a bounded memo parses it once.
+ */
+function peerValue(family: Family, keyIp: string, raw: string): Parsed<{ ip: string; as: number }> {
+  const memoKey = `${family}\0${keyIp}\0${raw}`;
+  const hit = peerValues.get(memoKey);
+  if (hit !== undefined) return hit;
+  let result: Parsed<{ ip: string; as: number }>;
+  const v = json(raw);
+  if (!v.ok) result = v;
+  else {
+    const ip = peerIp(family, keyIp, v.value);
+    const as = withReason(parseAsNumber(v.value['as_num']), '"as_num"');
+    result = !ip.ok ? ip : !as.ok ? as : { ok: true, value: { ip: ip.value, as: as.value } };
+  }
+  if (peerValues.size >= PEER_VALUES_MAX) peerValues.clear();
+  peerValues.set(memoKey, result);
+  return result;
+}
+
 function withReason<T>(p: Parsed<T>, what: string): Parsed<T> {
   return p.ok ? p : { ok: false, reason: `${what}: ${p.reason}` };
 }
@@ -108,16 +132,13 @@ export function parseEntry(cls: KeyClass, raw: string): Parsed<Entry> {
     }
     case 'globalPeer':
     case 'hostPeer': {
-      const v = json(raw);
-      if (!v.ok) return v;
-      const ip = peerIp(cls.family, cls.keyIp, v.value);
-      if (!ip.ok) return ip;
-      const as = withReason(parseAsNumber(v.value['as_num']), '"as_num"');
-      if (!as.ok) return as;
+      const p = peerValue(cls.family, cls.keyIp, raw);
+      if (!p.ok) return p;
+      const { ip, as } = p.value;
       if (cls.kind === 'hostPeer') {
-        return { ok: true, value: { kind: 'hostPeer', family: cls.family, node: cls.node, ip: ip.value, as: as.value } };
+        return { ok: true, value: { kind: 'hostPeer', family: cls.family, node: cls.node, ip, as } };
       }
-      return { ok: true, value: { kind: 'globalPeer', family: cls.family, ip: ip.value, as: as.value } };
+      return { ok: true, value: { kind: 'globalPeer', family: cls.family, ip, as } };
     }
     case 'rr': {
       const v = json(raw);

@@ -20,20 +20,34 @@ const sameSession = (a: Session, b: Session): boolean =>
   a.passive === b.passive &&
   a.clusterId === b.clusterId;
 
+/** A merge walk over both name-sorted session lists: O(n), no allocation per session. */
 export function diffPlans(prev: FamilyPlan | undefined, next: FamilyPlan): PlanDiff {
-  const before = new Map((prev?.sessions ?? []).map((s) => [s.name, s]));
+  const a = prev?.sessions ?? [];
+  const b = next.sessions;
   const added: string[] = [];
+  const removed: string[] = [];
   const changed: string[] = [];
-  for (const s of next.sessions) {
-    const old = before.get(s.name);
-    if (!old) added.push(s.name);
-    else if (!sameSession(old, s)) changed.push(s.name);
-    before.delete(s.name);
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const x = a[i];
+    const y = b[j];
+    if (x !== undefined && y !== undefined && x.name === y.name) {
+      if (x !== y && !sameSession(x, y)) changed.push(y.name);
+      i++;
+      j++;
+    } else if (y === undefined || (x !== undefined && x.name < y.name)) {
+      removed.push(x!.name);
+      i++;
+    } else {
+      added.push(y.name);
+      j++;
+    }
   }
   const templateChanged =
     prev !== undefined &&
     (prev.routerId !== next.routerId || prev.source !== next.source || prev.debug !== next.debug);
-  return { added, removed: [...before.keys()], changed, templateChanged };
+  return { added, removed, changed, templateChanged };
 }
 
 /** `+2 -1 ~0`, the one-glance summary of a diff. */

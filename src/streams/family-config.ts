@@ -15,6 +15,10 @@ export interface FamilyConfig {
   readonly text: string;
 }
 
+/** Everything but the sessions that a template formats. */
+const sameHeader = (a: FamilyPlan, b: FamilyPlan): boolean =>
+  a.routerId === b.routerId && a.source === b.source && a.debug === b.debug;
+
 /**
  * Plan and render one family, only when something that family depends on
  * changed (its state generation), and emit only when the text changed
@@ -27,6 +31,7 @@ export function familyConfig(family: Family, self: Self, render: Render) {
       let generation = 0;
       let lastText: string | undefined;
       let lastGen = -1;
+      let lastPlan: FamilyPlan | undefined;
       const memo = createPlanMemo();
       return settled$.pipe(
         filter((r) => {
@@ -34,10 +39,15 @@ export function familyConfig(family: Family, self: Self, render: Render) {
           lastGen = r.state.gens[family];
           return changed;
         }),
-        map((r) => {
-          const plan = derivePlan(r.state, family, self, memo);
-          return { revision: r.revision, plan, text: render(plan) };
+        map((r) => ({ revision: r.revision, plan: derivePlan(r.state, family, self, memo) })),
+        // The memo hands back the same sessions array when no session changed: then only the
+        // header can differ, and an unchanged header means unchanged text (no render needed).
+        filter(({ plan }) => {
+          const same = lastPlan !== undefined && plan.sessions === lastPlan.sessions && sameHeader(plan, lastPlan);
+          if (!same) lastPlan = plan;
+          return !same;
         }),
+        map(({ revision, plan }) => ({ revision, plan, text: render(plan) })),
         filter((c) => c.text !== lastText),
         map((c) => {
           lastText = c.text;
