@@ -209,7 +209,7 @@ export async function birdCheck(o: { bird: string; file: string; timeoutMs: numb
 
 export interface ProbeResult {
   up: boolean;
-  /** Changes whenever BIRD (re)starts: "Last reboot" time plus the socket file's identity. */
+  /** Changes whenever BIRD (re)starts: the control socket file's identity (inode, ctime). */
   instance?: string;
   /** When down: ENOENT, ECONNREFUSED, timeout, closed, shutting down, ... */
   reason?: string;
@@ -261,7 +261,6 @@ export function probeSocket(socket: string, timeoutMs: number): Promise<ProbeRes
         const replies = parseStatusLines(lines);
         if (m[1] !== '0013') return finish({ up: false, reason: `unexpected reply: ${line}` });
         if (/shutdown/i.test(replies.final)) return finish({ up: false, reason: 'shutting down' });
-        const rebootLine = replies.lastReboot;
         phase = 'stat';
         conn.end();
         void stat(socket, { bigint: true })
@@ -269,22 +268,18 @@ export function probeSocket(socket: string, timeoutMs: number): Promise<ProbeRes
             (st) => `ino=${st.ino.toString()},ctime=${st.ctimeNs.toString()}`,
             () => 'sock=?',
           )
-          .then((sock) => finish({ up: true, instance: `${rebootLine ?? 'reboot=?'};${sock}` }));
+          // Not "Last reboot": BIRD derives it from its monotonic clock and it drifts by a second
+          // between calls. A restarted BIRD makes a new socket file: a new inode and ctime.
+          .then((sock) => finish({ up: true, instance: sock }));
         return;
       }
     });
   });
 }
 
-function parseStatusLines(lines: string[]): { lastReboot?: string; final: string } {
+function parseStatusLines(lines: string[]): { final: string } {
   const replies = parseBirdcReplies(lines.join('\n'));
-  let lastReboot: string | undefined;
-  for (const r of replies) {
-    const m = /^Last reboot on (.+)$/.exec(r.text.trim());
-    if (m) lastReboot = m[1];
-  }
-  const final = replies[replies.length - 1]?.text ?? '';
-  return lastReboot === undefined ? { final } : { lastReboot, final };
+  return { final: replies[replies.length - 1]?.text ?? '' };
 }
 
 export interface ProtocolRow {
@@ -341,4 +336,53 @@ export async function showProtocols(o: BirdcOptions): Promise<ProtocolRow[]> {
     throw new Error(`BIRD: ${err.code} ${err.text}`);
   }
   return parseShowProtocols(r.stdout);
+}
+
+export interface ProtocolDetail extends ProtocolRow {
+  /** `Neighbor address:` of a BGP protocol. */
+  neighbor?: string;
+  /** `BGP state:` of a BGP protocol. */
+  bgpState?: string;
+  /** `Last error:` of a BGP protocol. */
+  lastError?: string;
+}
+
+/**
+ * Pure parser for `birdc -v show protocols all`: each `1002` row followed
+ * by its `1006` detail lines (`BGP state:`, `Neighbor address:`, `Last error:`).
+ */
+export function parseShowProtocolsAll(stdout: string): ProtocolDetail[] {
+  const rows: ProtocolDetail[] = [];
+  let cur: ProtocolDetail | undefined;
+  for (const r of parseBirdcReplies(stdout)) {
+    if (r.code === '1002') {
+      const [row] = parseShowProtocols(`1002-${r.text}`);
+      cur = row ? { ...row } : undefined;
+      if (cur) rows.push(cur);
+      continue;
+    }
+    if (r.code !== '1006' || !cur) continue;
+    const m = /^\s*(BGP state|Neighbor address|Last error):\s*(.*)$/.exec(r.text);
+    if (!m) continue;
+    const value = (m[2] ?? '').trim();
+    if (m[1] === 'BGP state') cur.bgpState = value;
+    else if (m[1] === 'Neighbor address') cur.neighbor = value;
+    else cur.lastError = value;
+  }
+  return rows;
+}
+
+/** `birdc -v -s SOCK show protocols all`; throws like `showProtocols`. */
+export async function showProtocolsAll(o: BirdcOptions): Promise<ProtocolDetail[]> {
+  const r = await run(o.birdc, ['-v', '-s', o.socket, 'show', 'protocols', 'all'], o.timeoutMs);
+  if (r.spawnError !== undefined) throw new Error(`cannot run ${o.birdc}: ${r.spawnError}`);
+  if (r.timedOut) throw new Error(`birdc show protocols all timed out after ${o.timeoutMs} ms`);
+  const replies = parseBirdcReplies(r.stdout);
+  if (!hasGreeting(replies)) throw new Error(oneLine(r.stderr) || `birdc exited with code ${String(r.exitCode)}`);
+  const err = replies.find((x) => isErrorCode(x.code));
+  if (err) {
+    if (err.code === '8003') return [];
+    throw new Error(`BIRD: ${err.code} ${err.text}`);
+  }
+  return parseShowProtocolsAll(r.stdout);
 }
