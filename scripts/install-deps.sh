@@ -1,24 +1,25 @@
 #!/bin/sh
 # Install what the agent, its tests and the local run need on Debian (root):
-# BIRD 1.6, etcd server and client, s6, iproute2; then the npm dependencies.
+# BIRD 1.6, etcd server and client, s6, iproute2, gobgpd (a second BGP
+# implementation for the end-to-end tests); then the npm dependencies.
 # Idempotent: skips apt when every command is already there.
 set -eu
 cd "$(dirname "$0")/.."
 
 need=""
-for cmd in bird bird6 birdc etcd etcdctl s6-svscan ip; do
+for cmd in bird bird6 birdc etcd etcdctl s6-svscan ip gobgpd gobgp; do
   command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || need=1
 done
 if [ -n "$need" ] || [ -n "${EXTRA_APT:-}" ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "install-deps: missing bird/etcd/s6 and not root; install: bird etcd-server etcd-client s6 iproute2" >&2
+    echo "install-deps: missing bird/etcd/s6/gobgpd and not root; install: bird etcd-server etcd-client s6 iproute2 gobgpd" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends bird etcd-server etcd-client s6 iproute2 ca-certificates ${EXTRA_APT:-} >/dev/null
+  apt-get install -y -qq --no-install-recommends bird etcd-server etcd-client s6 iproute2 gobgpd ca-certificates ${EXTRA_APT:-} >/dev/null
   # Debian starts these as system services where an init runs; the tests start their own.
-  for svc in bird bird6 etcd; do
+  for svc in bird bird6 etcd gobgpd; do
     if command -v systemctl >/dev/null 2>&1; then systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
   done
 fi
@@ -27,3 +28,10 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 npm run --silent build
+
+# `npm run test:image` (and .ci/run) also builds a Debian root filesystem.
+if [ -n "${RR_IMAGE_TEST:-}" ] && ! PATH="$PATH:/usr/sbin:/sbin" command -v debootstrap >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+fi

@@ -1,26 +1,32 @@
 #!/usr/bin/env node
 /**
- * The `routereflector` command: parses arguments and the environment, then
- * hands over to the command's module. Exit codes: 0 ok, 1 runtime failure,
- * 2 bad usage or environment.
+ * The `routereflector` command: a thin dispatcher to the command modules in
+ * src/commands/. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or
+ * environment (and 3 for `explain`: the address is not in the plan).
  */
-import { parseArgs } from 'node:util';
-import { ConfigError, configFromEnv } from './core/config.js';
-import { createLog } from './effects/logger.js';
-import { renderOnce, CommandError } from './render-command.js';
-import { startAgent } from './run.js';
+import { ConfigError } from './core/config.js';
+import { CommandFailed, UsageError, type Command } from './commands/common.js';
+import { explainCommand } from './commands/explain.js';
+import { renderCommand } from './commands/render.js';
+import { replayCommand } from './commands/replay.js';
+import { rrCommand } from './commands/rr.js';
+import { runCommand } from './commands/run.js';
+import { statusCommand } from './commands/status.js';
+import { CommandError } from './render-command.js';
+
+const COMMANDS: readonly Command[] = [runCommand, renderCommand, statusCommand, explainCommand, rrCommand, replayCommand];
 
 const USAGE = `usage: routereflector [command] [options]
 
 commands:
-  run                       the agent (default): keep bird.cfg and bird6.cfg true to etcd
-  render [--out DIR] [--no-check]
-                            read one etcd snapshot, write both configs (checked with bird -p), exit
-  help                      this text
+${COMMANDS.map((c) => {
+  const [synopsis = '', what = ''] = c.summary.split(': ');
+  return `  ${synopsis.padEnd(36)}${what}`;
+}).join('\n')}
+  ${'help'.padEnd(36)}this text
 
-environment: IP (required), IP6, ETCD_ENDPOINTS | ETCD_AUTHORITY + ETCD_SCHEME,
-ETCD_CA_CERT_FILE, ETCD_CERT_FILE, ETCD_KEY_FILE, CONFIG_DIR, BIRD_SOCKET,
-BIRD6_SOCKET, LOG_LEVEL, LOG_FORMAT, DEBOUNCE_MS, MAX_WAIT_MS (see README)`;
+\`routereflector COMMAND --help\` describes a command. Exit codes: 0 ok,
+1 runtime failure, 2 bad usage or environment. See the README for the environment.`;
 
 function fail(code: number, message: string): never {
   process.stderr.write(`routereflector: ${message}\n`);
@@ -28,53 +34,20 @@ function fail(code: number, message: string): never {
 }
 
 async function main(argv: string[]): Promise<void> {
-  const [command = 'run', ...rest] = argv[0]?.startsWith('-') ? ['run', ...argv] : argv;
-  if (command === 'help' || rest.includes('--help') || rest.includes('-h') || command === '--help') {
+  const [name = 'run', ...rest] = argv[0]?.startsWith('-') && argv[0] !== '--help' && argv[0] !== '-h' ? ['run', ...argv] : argv;
+  if (name === 'help' || name === '--help' || name === '-h') {
     process.stdout.write(USAGE + '\n');
-    return;
+    process.exit(0);
   }
-  let cfg;
-  try {
-    cfg = configFromEnv(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) fail(2, err.message);
-    throw err;
-  }
-  const log = createLog({ level: cfg.logLevel, format: cfg.logFormat });
-  switch (command) {
-    case 'run': {
-      parseArgs({ args: rest, options: {}, strict: true });
-      const agent = startAgent(cfg, log);
-      const stop = (signal: string): void => {
-        log.info('stopping', { signal });
-        agent.stop().then(
-          () => process.exit(0),
-          () => process.exit(0),
-        );
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-      return;
-    }
-    case 'render': {
-      const { values } = parseArgs({
-        args: rest,
-        options: { out: { type: 'string' }, 'no-check': { type: 'boolean', default: false } },
-        strict: true,
-      });
-      await renderOnce(cfg, { ...(values.out !== undefined ? { out: values.out } : {}), check: !values['no-check'] }, log);
-      // One-shot: do not wait for the gRPC channel's lingering timers.
-      process.exit(0);
-    }
-    default:
-      fail(2, `unknown command ${JSON.stringify(command)}\n${USAGE}`);
-  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) fail(2, `unknown command ${JSON.stringify(name)}\n${USAGE}`);
+  const code = await command.run(rest, process.env);
+  // One-shot commands exit at once: do not wait for the gRPC channel's lingering timers.
+  if (code !== 'running') process.exit(code);
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof ConfigError) fail(2, err.message);
-  if (err instanceof CommandError) fail(1, err.message);
-  if (err instanceof Error && 'code' in err && err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') fail(2, err.message);
+  if (err instanceof ConfigError || err instanceof UsageError) fail(2, err.message);
+  if (err instanceof CommandError || err instanceof CommandFailed) fail(1, err.message);
   fail(1, err instanceof Error ? err.message : String(err));
 });
-

@@ -95,6 +95,22 @@ export function createEtcdClient(cfg: EtcdConfig): Etcd3 {
 
 const GRPC_CODE = /^\s*(\d+)\s+([A-Z_]+):\s*/;
 
+/**
+ * OpenSSL's raw error strings ("803C…:error:0A000412:SSL routines:ssl3_read_bytes:
+ * sslv3 alert bad certificate:../deps/openssl/…:SSL alert number 42") as one
+ * readable line, or undefined when `text` is not one.
+ */
+function describeTlsError(text: string): string | undefined {
+  const m = /^[0-9A-F]+:error:[0-9A-F]+:SSL routines:[^:]*:([^:]+)(?::[^:]*\.c:\d+)?(?::(SSL alert number \d+))?/.exec(text);
+  if (!m) return undefined;
+  const reason = (m[1] ?? '').trim();
+  const alert = m[2] !== undefined ? ` (${m[2]})` : '';
+  if (/alert (bad certificate|certificate required|unknown ca)/i.test(reason)) {
+    return `TLS: etcd rejected our client certificate${alert}: none given (ETCD_CERT_FILE, ETCD_KEY_FILE) or not signed by a CA etcd trusts`;
+  }
+  return `TLS: ${reason}${alert}`;
+}
+
 const FRIENDLY: Record<string, string> = {
   UNAVAILABLE: 'etcd unavailable',
   DEADLINE_EXCEEDED: 'etcd did not answer in time',
@@ -139,7 +155,8 @@ export function describeEtcdError(err: unknown): string {
       .replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)\.?$/, '')
       .trim();
     const label = FRIENDLY[status] ?? `etcd error ${status}`;
-    return rest === '' ? label : `${label}: ${rest}`;
+    const tls = describeTlsError(rest);
+    return rest === '' ? label : `${label}: ${tls ?? rest}`;
   }
   if (/compacted/i.test(msg)) return `etcd: ${msg}`;
   if (msg === '') return `etcd error (${name})`;

@@ -1,4 +1,4 @@
-import { filter, map, merge, share, withLatestFrom, type Observable } from 'rxjs';
+import { defer, filter, map, merge, share, withLatestFrom, type Observable } from 'rxjs';
 import type { HealthEvent } from '../core/events.js';
 import type { FamilyConfig } from './family-config.js';
 
@@ -11,19 +11,28 @@ export interface ApplyRequest {
 
 /**
  * When to apply a family's config: each time it changes, and again each time
- * its daemon comes up (or restarts), so a BIRD started or restarted by s6
- * runs the latest config at once.
+ * a new instance of its daemon comes up (started or restarted, e.g. by s6),
+ * so it runs the latest config at once. A daemon that only missed probes
+ * (same instance, e.g. a slow answer under load) is not reloaded again.
  */
 export function applyRequests(health$: Observable<HealthEvent>) {
-  return (config$: Observable<FamilyConfig>): Observable<ApplyRequest> => {
-    const configs = config$.pipe(share());
-    return merge(
-      configs.pipe(map((config) => ({ config, reason: 'changed' as const }))),
-      health$.pipe(
-        filter((h) => h.up),
-        withLatestFrom(configs),
-        map(([, config]) => ({ config, reason: 'daemon-up' as const })),
-      ),
-    );
-  };
+  return (config$: Observable<FamilyConfig>): Observable<ApplyRequest> =>
+    defer(() => {
+      const configs = config$.pipe(share());
+      let lastUp: { instance: string | undefined } | undefined;
+      const newInstance = (h: HealthEvent): boolean => {
+        if (!h.up) return false;
+        const fresh = lastUp === undefined || h.instance === undefined || h.instance !== lastUp.instance;
+        lastUp = { instance: h.instance };
+        return fresh;
+      };
+      return merge(
+        configs.pipe(map((config) => ({ config, reason: 'changed' as const }))),
+        health$.pipe(
+          filter(newInstance),
+          withLatestFrom(configs),
+          map(([, config]) => ({ config, reason: 'daemon-up' as const })),
+        ),
+      );
+    });
 }

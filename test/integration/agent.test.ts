@@ -134,7 +134,7 @@ describe('agent against real etcd and BIRD', () => {
     await put('/rr_v4/10.77.0.2', { ip: '10.77.0.2', cluster_id: '1.0.0.1' });
     await agent.waitForLine((l) => l.msg === 'plan v4 sessions +1 -0 ~0' && (l.added as string[])[0] === 'Mesh_10_77_0_2', 'mesh +1', { from: mark });
     await waitFor(async () => /Mesh_10_77_0_2\s+BGP/.test(await protocols()), { what: 'Mesh_10_77_0_2 in BIRD' });
-    expect(cfg('bird.cfg')).toMatch(/protocol bgp Mesh_10_77_0_2 from bgp_template \{\n {2}local as 64512;\n {2}neighbor 10.77.0.2 as 64512;\n {2}connect delay time 2;\n\}/);
+    expect(cfg('bird.cfg')).toMatch(/protocol bgp Mesh_10_77_0_2 from bgp_template \{\n {2}local as 64512;\n {2}neighbor 10.77.0.2 as 64512;\n {2}connect delay time 2;\n {2}error wait time 5, 60;\n\}/);
     await del('/rr_v4/10.77.0.2');
     await waitFor(async () => !(await protocols()).includes('Mesh_10_77_0_2'), { what: 'Mesh_10_77_0_2 removed' });
   });

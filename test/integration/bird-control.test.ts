@@ -217,7 +217,7 @@ describe.skipIf(!canRun)('bird-control against real BIRD', { timeout: 60_000 }, 
     it('is up with an instance id; ENOENT for a missing socket', async () => {
       const p = await probeSocket(a.socket, 2000);
       expect(p.up).toBe(true);
-      expect(p.instance).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2};ino=\d+,ctime=\d+$/);
+      expect(p.instance).toMatch(/^ino=\d+,ctime=\d+$/);
       expect(await probeSocket(a.socket, 2000)).toEqual(p); // stable while BIRD runs (and across configure)
       expect(await probeSocket(join(dir, 'none.ctl'), 2000)).toEqual({ up: false, reason: 'ENOENT' });
     });

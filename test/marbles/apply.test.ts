@@ -72,16 +72,19 @@ describe('applyRequests', () => {
   it('applies each new config, and the latest again when the daemon comes up', () => {
     scheduler().run(({ cold, hot, expectObservable }) => {
       const H: Record<string, HealthEvent> = {
-        u: { type: 'health', family: 'v4', up: true },
+        u: { type: 'health', family: 'v4', up: true, instance: 'one' },
         d: { type: 'health', family: 'v4', up: false },
+        r: { type: 'health', family: 'v4', up: true, instance: 'two' },
       };
-      const health = hot('u----d-u---u', H); // up before any config: nothing to re-apply
+      // up before any config: nothing to re-apply; down then up as the same instance
+      // (missed probes): nothing to re-apply; a new instance: re-apply the latest.
+      const health = hot('u----d-u---r', H);
       const configs = hot('--a--b------', { a: cfg(1), b: cfg(2) });
       const out = configs.pipe(
         applyRequests(health),
         map((r) => `${r.config.generation}${r.reason === 'changed' ? 'c' : 'u'}`),
       );
-      expectObservable(out).toBe('--a--b-x---y', { a: '1c', b: '2c', x: '2u', y: '2u' });
+      expectObservable(out).toBe('--a--b-----y', { a: '1c', b: '2c', y: '2u' });
     });
   });
 });

@@ -31,7 +31,7 @@ const running = new Set<AgentProcess>();
 
 export function runAgent(env: Record<string, string>, args: string[] = ['run']): AgentProcess {
   const child = spawn(process.execPath, [MAIN, ...args], {
-    env: { PATH: `${process.env['PATH'] ?? ''}:/usr/sbin:/sbin`, LOG_LEVEL: 'debug', ...env },
+    env: { PATH: `${process.env['PATH'] ?? ''}:/usr/sbin:/sbin`, LOG_LEVEL: 'debug', HTTP_LISTEN: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   if (child.pid === undefined) throw new Error('agent did not start');

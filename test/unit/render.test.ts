@@ -50,7 +50,7 @@ describe('rendered configs', () => {
     expect(birdAccepts(text, 'bird6')).toBe('ok');
     expect(text).toContain('router id 10.0.0.3;');
     expect(text).toContain('source address fd00::3;');
-    expect(text).toContain('protocol bgp Mesh_fd00__1 from bgp_template {\n  local as 64512;\n  neighbor fd00::1 as 64512;\n  connect delay time 2;\n  passive on;\n}');
+    expect(text).toContain('protocol bgp Mesh_fd00__1 from bgp_template {\n  local as 64512;\n  neighbor fd00::1 as 64512;\n  connect delay time 2;\n  error wait time 5, 60;\n  passive on;\n}');
   });
 
   it('renders a valid minimal bird6.cfg without IP6', () => {

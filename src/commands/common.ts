@@ -1,0 +1,77 @@
+/**
+ * What every command shares: argument parsing that turns mistakes into a
+ * UsageError (exit 2), tables for humans, one etcd snapshot for commands that
+ * read the keyspace once.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { firstValueFrom, map, timeout } from 'rxjs';
+import type { Etcd3 } from 'etcd3';
+import { PREFIX, type EtcdConfig } from '../core/config.js';
+import { applyBatch, createState, type State } from '../core/state.js';
+import { createEtcdClient, describeEtcdError } from '../effects/etcd-client.js';
+import { etcdSource } from '../effects/etcd-source.js';
+
+/** Bad usage: exit 2. */
+export class UsageError extends Error {}
+/** A runtime failure with a clear message: exit 1. */
+export class CommandFailed extends Error {}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export interface Command {
+  readonly name: string;
+  /** One line for the command list. */
+  readonly summary: string;
+  readonly usage: string;
+  /** Resolves to the exit code, or 'running' for the long-running agent. */
+  run(args: string[], env: Env): Promise<number | 'running'>;
+}
+
+export const wantsHelp = (args: readonly string[]): boolean => args.includes('--help') || args.includes('-h');
+
+export function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O, allowPositionals = false) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** Columns padded to their widest cell. */
+export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+export async function withEtcd<T>(cfg: EtcdConfig, fn: (client: Etcd3) => Promise<T>): Promise<T> {
+  const client = createEtcdClient(cfg);
+  try {
+    return await fn(client);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof CommandFailed) throw err;
+    throw new CommandFailed(`etcd at ${cfg.endpoints.join(',')}: ${describeEtcdError(err)}`);
+  } finally {
+    client.close();
+  }
+}
+
+/** The keyspace folded from one snapshot, exactly as the agent folds its first batch. */
+export async function readState(client: Etcd3, endpoints: readonly string[]): Promise<State> {
+  const state = createState();
+  let lastError = '';
+  await firstValueFrom(
+    etcdSource(client, {
+      prefix: PREFIX,
+      onStatus: (s) => {
+        if (s.kind === 'disconnected') lastError = s.reason;
+      },
+    }).pipe(
+      map((batch) => applyBatch(state, PREFIX, batch)),
+      timeout({ first: 10_000 }),
+    ),
+  ).catch((err: unknown) => {
+    throw new CommandFailed(`cannot read etcd at ${endpoints.join(',')}: ${lastError || describeEtcdError(err)}`);
+  });
+  return state;
+}

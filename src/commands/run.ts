@@ -1,0 +1,47 @@
+/** `routereflector run`: the agent. */
+import { configFromEnv } from '../core/config.js';
+import { createLog } from '../effects/logger.js';
+import { startAgent } from '../run.js';
+import { parse, wantsHelp, type Command } from './common.js';
+
+const USAGE = `usage: routereflector [run]
+
+The agent (default): keep bird.cfg and bird6.cfg true to etcd, reload BIRD and
+BIRD6 on change, serve /livez, /readyz and /metrics on HTTP_LISTEN. Exits 0 on
+SIGTERM/SIGINT.
+
+environment: IP (required), IP6, ETCD_ENDPOINTS | ETCD_AUTHORITY + ETCD_SCHEME,
+ETCD_CA_CERT_FILE, ETCD_CERT_FILE, ETCD_KEY_FILE, CONFIG_DIR, BIRD_SOCKET,
+BIRD6_SOCKET, LOG_LEVEL, LOG_FORMAT, DEBOUNCE_MS, MAX_WAIT_MS, HTTP_LISTEN,
+JOURNAL_FILE, JOURNAL_MAX_BYTES, JOURNAL_FILES, SESSION_POLL_MS (see README)`;
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'run: the agent (default)',
+  usage: USAGE,
+  async run(args, env) {
+    if (wantsHelp(args)) {
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    }
+    parse(args, {});
+    const cfg = configFromEnv(env);
+    const log = createLog({ level: cfg.logLevel, format: cfg.logFormat });
+    const agent = startAgent(cfg, log);
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info('stopping', { signal });
+      agent.stop().then(
+        () => process.exit(0),
+        () => process.exit(0),
+      );
+    };
+    // `on`, not `once`: execa's signal-exit re-raises a signal that no other listener
+    // handles any more, which would kill the agent before it has stopped.
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    return 'running';
+  },
+};

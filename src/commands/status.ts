@@ -1,0 +1,104 @@
+/**
+ * `routereflector status`: each BGP session of BIRD and BIRD6, from
+ * `birdc show protocols all`. Exit 1 when a daemon does not answer.
+ */
+import { birdFromEnv, integerFromEnv } from '../core/config.js';
+import type { Family } from '../core/events.js';
+import { showProtocolsAll, type ProtocolDetail } from '../effects/bird-control.js';
+import { parse, table, UsageError, wantsHelp, type Command } from './common.js';
+
+const USAGE = `usage: routereflector status [--json] [--family v4|v6]
+
+Every BGP session of BIRD (v4) and BIRD6 (v6), read with \`birdc show protocols all\`
+on their control sockets (BIRD_SOCKET, BIRD6_SOCKET): name, neighbour, mesh or
+client, state, since, last error.
+
+exit codes: 0 both daemons answered, 1 a daemon did not answer, 2 bad usage`;
+
+export interface SessionStatus {
+  family: Family;
+  name: string;
+  neighbor: string;
+  kind: 'mesh' | 'client' | 'other';
+  state: string;
+  since: string;
+  info: string;
+  lastError: string;
+}
+
+export interface DaemonStatus {
+  family: Family;
+  socket: string;
+  answered: boolean;
+  error?: string;
+  sessions: SessionStatus[];
+}
+
+const kindOf = (name: string): SessionStatus['kind'] => (name.startsWith('Mesh_') ? 'mesh' : name.startsWith('Node_') ? 'client' : 'other');
+
+function session(family: Family, p: ProtocolDetail): SessionStatus {
+  return {
+    family,
+    name: p.name,
+    neighbor: p.neighbor ?? '',
+    kind: kindOf(p.name),
+    state: p.bgpState ?? (p.info.split(/\s+/)[0] || p.state),
+    since: p.since,
+    info: p.info,
+    lastError: p.lastError ?? '',
+  };
+}
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'status [--json]: BGP sessions of BIRD and BIRD6',
+  usage: USAGE,
+  async run(args, env) {
+    if (wantsHelp(args)) {
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    }
+    const { values } = parse(args, { json: { type: 'boolean', default: false }, family: { type: 'string' } });
+    if (values.family !== undefined && values.family !== 'v4' && values.family !== 'v6') throw new UsageError(`--family must be v4 or v6, not ${JSON.stringify(values.family)}`);
+    const bird = birdFromEnv(env);
+    const timeoutMs = integerFromEnv(env, 'COMMAND_TIMEOUT_MS', 10_000);
+    const families: Family[] = values.family !== undefined ? [values.family as Family] : ['v4', 'v6'];
+    const daemons: DaemonStatus[] = await Promise.all(
+      families.map(async (family): Promise<DaemonStatus> => {
+        const socket = family === 'v4' ? bird.birdSocket : bird.bird6Socket;
+        const birdc = family === 'v4' ? bird.birdcBin : bird.birdc6Bin;
+        try {
+          const rows = await showProtocolsAll({ birdc, socket, timeoutMs });
+          return { family, socket, answered: true, sessions: rows.filter((r) => r.proto === 'BGP').map((r) => session(family, r)) };
+        } catch (err) {
+          return { family, socket, answered: false, error: err instanceof Error ? err.message : String(err), sessions: [] };
+        }
+      }),
+    );
+    if (values.json) {
+      process.stdout.write(JSON.stringify(daemons, null, 2) + '\n');
+    } else {
+      for (const d of daemons) {
+        const name = d.family === 'v4' ? 'bird' : 'bird6';
+        if (!d.answered) {
+          process.stdout.write(`${name} (${d.family}): NOT ANSWERING on ${d.socket}: ${d.error ?? ''}\n\n`);
+          continue;
+        }
+        const up = d.sessions.filter((s) => s.state === 'Established').length;
+        process.stdout.write(`${name} (${d.family}): ${d.sessions.length} BGP sessions, ${up} established\n`);
+        if (d.sessions.length > 0) {
+          process.stdout.write(
+            table(
+              ['NAME', 'NEIGHBOR', 'KIND', 'STATE', 'SINCE', 'LAST ERROR'],
+              d.sessions.map((s) => [s.name, s.neighbor || '-', s.kind, s.state, s.since, s.lastError || '-']),
+            ),
+          );
+        }
+        process.stdout.write('\n');
+      }
+    }
+    const down = daemons.filter((d) => !d.answered);
+    for (const d of down) process.stderr.write(`routereflector: ${d.family === 'v4' ? 'bird' : 'bird6'} does not answer on ${d.socket}: ${d.error ?? ''}\n`);
+    return down.length > 0 ? 1 : 0;
+  },
+};

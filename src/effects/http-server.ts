@@ -1,0 +1,65 @@
+/**
+ * The HTTP endpoint (HTTP_LISTEN): /livez and /readyz answer 200 "ok" or 503
+ * with a one-line reason, /metrics the Prometheus text, /status the whole
+ * liveness/readiness state as JSON.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { HttpListen } from '../core/config.js';
+import type { OpsStatus } from '../core/readiness.js';
+import type { Log } from './logger.js';
+
+export interface HttpServerOptions {
+  readonly listen: HttpListen;
+  readonly status: () => OpsStatus;
+  readonly metrics: () => Promise<{ contentType: string; body: string }>;
+  readonly log: Log;
+}
+
+export interface HttpServer {
+  close(): Promise<void>;
+}
+
+function send(res: http.ServerResponse, code: number, body: string, contentType = 'text/plain; charset=utf-8'): void {
+  res.writeHead(code, { 'content-type': contentType, 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+export function startHttpServer(o: HttpServerOptions): HttpServer {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
+    switch (path) {
+      case '/livez': {
+        const s = o.status();
+        return s.live ? send(res, 200, 'ok\n') : send(res, 503, `not live: ${s.liveReason}\n`);
+      }
+      case '/readyz': {
+        const s = o.status();
+        return s.ready ? send(res, 200, 'ok\n') : send(res, 503, `not ready: ${s.readyReason}\n`);
+      }
+      case '/status':
+        return send(res, 200, JSON.stringify(o.status(), null, 2) + '\n', 'application/json');
+      case '/metrics':
+        o.metrics().then(
+          (m) => send(res, 200, m.body, m.contentType),
+          (err: unknown) => send(res, 500, `metrics failed: ${String(err)}\n`),
+        );
+        return;
+      default:
+        return send(res, 404, 'not found: try /livez, /readyz, /metrics, /status\n');
+    }
+  });
+  server.on('error', (err) => o.log.error('http server failed: /livez, /readyz and /metrics are not served', { listen: `${o.listen.host}:${o.listen.port}`, error: String(err) }));
+  server.listen(o.listen.port, o.listen.host, () => {
+    const a = server.address() as AddressInfo;
+    o.log.info('http listening', { address: a.address, port: a.port, endpoints: ['/livez', '/readyz', '/metrics', '/status'] });
+  });
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

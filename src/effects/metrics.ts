@@ -1,0 +1,185 @@
+/**
+ * Prometheus metrics (prom-client), derived from the agent's event streams:
+ * etcd status and batches, folded state, configs, daemon health, effect
+ * outcomes, readiness, and BGP session states read from `birdc show
+ * protocols` at an interval. One registry per agent (no global state).
+ */
+import { performance } from 'node:perf_hooks';
+import client from 'prom-client';
+import { exhaustMap, from, Subscription, timer, type Observable } from 'rxjs';
+import type { EtcdBatch, Family, HealthEvent, OutcomeEvent } from '../core/events.js';
+import { classifyKey } from '../core/keyspace.js';
+import { diffPlans } from '../core/plan-diff.js';
+import type { FamilyPlan } from '../core/plan.js';
+import type { OpsStatus } from '../core/readiness.js';
+import type { Render } from '../core/render.js';
+import type { FoldResult } from '../core/state.js';
+import type { FamilyConfig } from '../streams/family-config.js';
+import { showProtocols, type BirdcOptions, type ProtocolRow } from './bird-control.js';
+import type { EtcdStatus } from './etcd-source.js';
+
+export interface MetricSources {
+  readonly etcd$: Observable<EtcdStatus>;
+  readonly batches$: Observable<EtcdBatch>;
+  /** After the debounce: the state that was rendered. */
+  readonly settled$: Observable<FoldResult>;
+  readonly configs$: Observable<FamilyConfig>;
+  readonly health$: Observable<HealthEvent>;
+  readonly outcomes$: Observable<OutcomeEvent>;
+  readonly status$: Observable<OpsStatus>;
+}
+
+/** BGP state of a `show protocols` row: Established, Active, Connect, Idle, OpenSent, ..., or the protocol state. */
+export function bgpState(row: ProtocolRow): string {
+  const first = row.info.split(/\s+/)[0] ?? '';
+  if (/^(Established|Active|Connect|Idle|OpenSent|OpenConfirm|Passive)$/.test(first)) return first;
+  return row.state; // down, start, ...
+}
+
+export function createMetrics(prefix: string) {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry });
+  const m = {
+    etcdConnected: new client.Gauge({ name: 'routereflector_etcd_connected', help: '1 while the etcd watch is established', registers: [registry] }),
+    revision: new client.Gauge({ name: 'routereflector_etcd_revision', help: 'Last etcd revision folded into the state', registers: [registry] }),
+    watchEvents: new client.Counter({
+      name: 'routereflector_etcd_events_total',
+      help: 'etcd events received (put, delete, resync)',
+      labelNames: ['type'],
+      registers: [registry],
+    }),
+    generation: new client.Gauge({ name: 'routereflector_config_generation', help: 'Config generation per family (counts distinct configs rendered)', labelNames: ['family'], registers: [registry] }),
+    reloads: new client.Counter({ name: 'routereflector_reloads_total', help: 'birdc configure calls by family and outcome', labelNames: ['family', 'outcome'], registers: [registry] }),
+    steps: new client.Counter({ name: 'routereflector_apply_steps_total', help: 'Apply steps (write, check, install, reload) by family and outcome', labelNames: ['family', 'step', 'outcome'], registers: [registry] }),
+    reloadSeconds: new client.Histogram({
+      name: 'routereflector_reload_duration_seconds',
+      help: 'Duration of birdc configure',
+      labelNames: ['family'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    renderSeconds: new client.Histogram({
+      name: 'routereflector_render_duration_seconds',
+      help: 'Duration of rendering a config from its plan',
+      labelNames: ['family'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [registry],
+    }),
+    planned: new client.Gauge({ name: 'routereflector_planned_sessions', help: 'BGP sessions in the current plan', labelNames: ['family', 'kind'], registers: [registry] }),
+    invalid: new client.Gauge({ name: 'routereflector_invalid_entries', help: 'Keys currently skipped because their value is invalid, by kind of key', labelNames: ['kind'], registers: [registry] }),
+    rejected: new client.Counter({ name: 'routereflector_invalid_entries_skipped_total', help: 'Invalid values skipped, by kind of key', labelNames: ['kind'], registers: [registry] }),
+    resets: new client.Counter({
+      name: 'routereflector_expected_session_resets_total',
+      help: 'Sessions whose options changed in a new config (BIRD restarts them on reload)',
+      labelNames: ['family'],
+      registers: [registry],
+    }),
+    planChanges: new client.Counter({ name: 'routereflector_plan_session_changes_total', help: 'Sessions added, removed or changed by new configs', labelNames: ['family', 'change'], registers: [registry] }),
+    daemonUp: new client.Gauge({ name: 'routereflector_daemon_up', help: '1 while the daemon answers on its control socket', labelNames: ['family'], registers: [registry] }),
+    live: new client.Gauge({ name: 'routereflector_live', help: '1 when /livez answers 200', registers: [registry] }),
+    ready: new client.Gauge({ name: 'routereflector_ready', help: '1 when /readyz answers 200 (BIRD runs the current plan)', registers: [registry] }),
+    sessions: new client.Gauge({ name: 'routereflector_bgp_sessions', help: 'BGP sessions by family and state (birdc show protocols)', labelNames: ['family', 'state'], registers: [registry] }),
+    sessionPollErrors: new client.Counter({ name: 'routereflector_bgp_session_poll_errors_total', help: 'Failed birdc show protocols polls', labelNames: ['family'], registers: [registry] }),
+  };
+  const sessionStates = new Set<string>(['Established']);
+  const kindOf = (key: string): string => classifyKey(prefix, key)?.kind ?? 'unknown';
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    text: (): Promise<string> => registry.metrics(),
+
+    /** Wrap the renderer to time it. */
+    timeRender(render: Render): Render {
+      return (plan) => {
+        const t0 = performance.now();
+        const text = render(plan);
+        m.renderSeconds.observe({ family: plan.family }, (performance.now() - t0) / 1000);
+        return text;
+      };
+    },
+
+    /** Subscribe to the agent's streams. */
+    attach(s: MetricSources): Subscription {
+      const subs = new Subscription();
+      const prev: Partial<Record<Family, FamilyPlan>> = {};
+      subs.add(s.etcd$.subscribe((e) => m.etcdConnected.set(e.kind === 'disconnected' ? 0 : 1)));
+      subs.add(
+        s.batches$.subscribe((b) => {
+          m.etcdConnected.set(1);
+          for (const e of b.events) m.watchEvents.inc({ type: e.type });
+        }),
+      );
+      subs.add(
+        s.settled$.subscribe((r) => {
+          m.revision.set(r.revision);
+          for (const x of r.rejected) m.rejected.inc({ kind: kindOf(x.key) });
+          const counts = new Map<string, number>();
+          for (const key of r.state.invalid.keys()) counts.set(kindOf(key), (counts.get(kindOf(key)) ?? 0) + 1);
+          m.invalid.reset();
+          for (const [kind, n] of counts) m.invalid.set({ kind }, n);
+        }),
+      );
+      subs.add(
+        s.configs$.subscribe((c) => {
+          m.generation.set({ family: c.family }, c.generation);
+          const kinds = { mesh: 0, client: 0 };
+          for (const x of c.plan.sessions) kinds[x.kind]++;
+          for (const [kind, n] of Object.entries(kinds)) m.planned.set({ family: c.family, kind }, n);
+          const d = diffPlans(prev[c.family], c.plan);
+          prev[c.family] = c.plan;
+          m.resets.inc({ family: c.family }, d.changed.length);
+          m.planChanges.inc({ family: c.family, change: 'added' }, d.added.length);
+          m.planChanges.inc({ family: c.family, change: 'removed' }, d.removed.length);
+          m.planChanges.inc({ family: c.family, change: 'changed' }, d.changed.length);
+        }),
+      );
+      subs.add(s.health$.subscribe((h) => m.daemonUp.set({ family: h.family }, h.up ? 1 : 0)));
+      subs.add(
+        s.outcomes$.subscribe((o) => {
+          const outcome = o.ok ? 'ok' : 'failed';
+          m.steps.inc({ family: o.family, step: o.step, outcome });
+          if (o.step === 'reload') {
+            m.reloads.inc({ family: o.family, outcome });
+            m.reloadSeconds.observe({ family: o.family }, o.durationMs / 1000);
+          }
+        }),
+      );
+      subs.add(
+        s.status$.subscribe((st) => {
+          m.live.set(st.live ? 1 : 0);
+          m.ready.set(st.ready ? 1 : 0);
+        }),
+      );
+      return subs;
+    },
+
+    /** Read each daemon's BGP sessions every `intervalMs` (`birdc show protocols`). */
+    pollSessions(daemons: Readonly<Record<Family, BirdcOptions>>, intervalMs: number): Subscription {
+      const subs = new Subscription();
+      for (const [family, opts] of Object.entries(daemons) as Array<[Family, BirdcOptions]>) {
+        subs.add(
+          timer(0, intervalMs)
+            .pipe(exhaustMap(() => from(showProtocols(opts).then((rows) => ({ rows }), (err: unknown) => ({ err })))))
+            .subscribe((r) => {
+              // States seen before and gone now read 0, not their last count.
+              for (const st of sessionStates) m.sessions.set({ family, state: st }, 0);
+              if ('err' in r) {
+                m.sessionPollErrors.inc({ family });
+                return;
+              }
+              const counts = new Map<string, number>();
+              for (const row of r.rows) if (row.proto === 'BGP') counts.set(bgpState(row), (counts.get(bgpState(row)) ?? 0) + 1);
+              for (const [st, n] of counts) {
+                sessionStates.add(st);
+                m.sessions.set({ family, state: st }, n);
+              }
+            }),
+        );
+      }
+      return subs;
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,254 @@
+/**
+ * Operations against a running agent with real etcd and BIRD (in a network
+ * namespace): /readyz and /livez, /metrics, change impact, `status`,
+ * `explain`, BIRD debug from the datastore, and the journal replayed byte for
+ * byte.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PREFIX } from '../../src/core/config.js';
+import { MAIN, runAgent, stopAllAgents, type AgentProcess, type LogLine } from '../support/agent.js';
+import { startBird, waitEstablished, type BirdHandle } from '../support/bird.js';
+import { etcdctl, startEtcd, type EtcdProcess } from '../support/etcd.js';
+import { createLab, type Lab, type LabHost } from '../support/netns.js';
+import { nodeBirdConfig } from '../support/node-bird.js';
+import { killAllTracked, removeDir, tempDir, waitFor } from '../support/processes.js';
+
+const RR = '10.77.0.1';
+const RR6 = 'fd77::1';
+const N1 = '10.77.0.11';
+const AS = 64512;
+
+let etcd: EtcdProcess;
+let lab: Lab;
+let rrHost: LabHost;
+let dir: string;
+let agent: AgentProcess;
+let rrBird: BirdHandle;
+let rrBird6: BirdHandle;
+let base: string;
+let readyBeforeBird: { code: number; body: string };
+const journal = () => join(dir, 'journal.jsonl');
+
+const put = (suffix: string, value: unknown) =>
+  etcdctl(etcd.endpoint, 'put', `${PREFIX}${suffix}`, typeof value === 'string' ? value : JSON.stringify(value));
+const cfg = (name: 'bird.cfg' | 'bird6.cfg') => readFileSync(join(dir, name), 'utf8');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function get(path: string): Promise<{ code: number; body: string; type: string }> {
+  const r = await fetch(`${base}${path}`);
+  return { code: r.status, body: await r.text(), type: r.headers.get('content-type') ?? '' };
+}
+async function cli(args: string[]) {
+  const r = await execa(process.execPath, [MAIN, ...args], {
+    env: {
+      PATH: `${process.env['PATH'] ?? ''}:/usr/sbin`,
+      IP: RR,
+      IP6: RR6,
+      ETCD_ENDPOINTS: etcd.endpoint,
+      BIRD_SOCKET: join(dir, 'bird.ctl'),
+      BIRD6_SOCKET: join(dir, 'bird6.ctl'),
+    },
+    extendEnv: false,
+    reject: false,
+    timeout: 30_000,
+  });
+  return { code: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** Prometheus text format: every line a comment or `name{labels} value`. */
+function parseMetrics(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|[Nn]a[Nn]|\+Inf|-Inf)$/.exec(line);
+    if (!m) throw new Error(`not Prometheus text: ${line}`);
+    samples.set(`${m[1]}${m[2] ?? ''}`, Number(m[3]));
+  }
+  return samples;
+}
+const metrics = async () => parseMetrics((await get('/metrics')).body);
+const plan = (family: string, summary: string) => (l: LogLine) => l.msg === `plan ${family} sessions ${summary}`;
+
+beforeAll(async () => {
+  dir = tempDir('rr-ops');
+  etcd = await startEtcd();
+  lab = await createLab(`rro${process.pid % 10000}`);
+  rrHost = await lab.addHost('rr', `${RR}/24`, `${RR6}/64`);
+  await put('/global/as_num', String(AS));
+  await put(`/rr_v4/${RR}`, { ip: RR, cluster_id: '1.0.0.1' });
+  await put(`/rr_v6/${RR6}`, { ip: RR6, cluster_id: '1.0.0.1' });
+  await put('/host/n1/ip_addr_v4', N1);
+  await put(`/host/n1/peer_v4/${RR}`, { ip: RR, as_num: AS });
+
+  agent = runAgent({
+    IP: RR,
+    IP6: RR6,
+    ETCD_ENDPOINTS: etcd.endpoint,
+    CONFIG_DIR: dir,
+    BIRD_SOCKET: join(dir, 'bird.ctl'),
+    BIRD6_SOCKET: join(dir, 'bird6.ctl'),
+    PROBE_INTERVAL_MS: '200',
+    SESSION_POLL_MS: '1000',
+    HTTP_LISTEN: '127.0.0.1:0',
+    JOURNAL_FILE: journal(),
+  });
+  const listening = await agent.waitForLine((l) => l.msg === 'http listening', 'http listening');
+  base = `http://127.0.0.1:${String(listening.port)}`;
+  await agent.waitForLine((l) => l.msg === 'install ok' && l.family === 'v4', 'first bird.cfg installed');
+  await agent.waitForLine((l) => l.msg === 'install ok' && l.family === 'v6', 'first bird6.cfg installed');
+  readyBeforeBird = await get('/readyz');
+  rrBird = await startBird({ family: 'v4', netns: rrHost.netns, dir, name: 'bird', config: cfg('bird.cfg') });
+  rrBird6 = await startBird({ family: 'v6', netns: rrHost.netns, dir, name: 'bird6', config: cfg('bird6.cfg') });
+  const host = await lab.addHost('n1', `${N1}/24`);
+  await startBird({ family: 'v4', netns: host.netns, config: nodeBirdConfig({ family: 'v4', routerId: N1, self: N1, rrs: [RR], as: AS, routes: ['10.77.100.0/24'] }) });
+  await waitEstablished(rrBird.socket, 'Node_10_77_0_11');
+}, 120_000);
+
+afterAll(async () => {
+  await stopAllAgents();
+  await killAllTracked();
+  await lab?.destroy();
+  await etcd?.stop();
+  if (dir) await removeDir(dir);
+});
+
+describe('ops endpoints, CLI and journal against a running agent', () => {
+  it('/readyz goes from 503 (BIRD not running the plan) to 200; /livez is 200', async () => {
+    expect(readyBeforeBird.code).toBe(503);
+    expect(readyBeforeBird.body).toMatch(/^not ready: .*bird: runs no config of this agent, current is 1/);
+    expect(readyBeforeBird.body.trim().split('\n')).toHaveLength(1);
+    await waitFor(async () => (await get('/readyz')).code === 200, { what: '/readyz 200', timeoutMs: 20_000 });
+    expect((await get('/readyz')).body).toBe('ok\n');
+    expect((await get('/livez')).code).toBe(200);
+    expect(agent.find((l) => l.msg === 'ready: BIRD and BIRD6 run the current plan').length).toBeGreaterThan(0);
+  });
+
+  it('/metrics is Prometheus text, and the reload counter moves on a change', async () => {
+    const r = await get('/metrics');
+    expect(r.code).toBe(200);
+    expect(r.type).toMatch(/^text\/plain/);
+    const m0 = parseMetrics(r.body);
+    for (const name of [
+      'process_cpu_seconds_total',
+      'routereflector_etcd_connected',
+      'routereflector_etcd_revision',
+      'routereflector_config_generation{family="v4"}',
+      'routereflector_reloads_total{family="v4",outcome="ok"}',
+      'routereflector_planned_sessions{family="v4",kind="client"}',
+      'routereflector_daemon_up{family="v4"}',
+      'routereflector_ready',
+    ]) expect(m0.has(name), name).toBe(true);
+    expect([...m0.keys()].some((k) => k.startsWith('routereflector_reload_duration_seconds_bucket{'))).toBe(true);
+    expect([...m0.keys()].some((k) => k.startsWith('routereflector_render_duration_seconds_count{'))).toBe(true);
+    expect(m0.get('routereflector_etcd_connected')).toBe(1);
+    expect(m0.get('routereflector_planned_sessions{family="v4",kind="client"}')).toBe(1);
+    await waitFor(async () => (await metrics()).get('routereflector_bgp_sessions{family="v4",state="Established"}') === 1, { what: 'one established session in /metrics' });
+
+    const reloads = m0.get('routereflector_reloads_total{family="v4",outcome="ok"}') ?? 0;
+    await put('/host/n2/ip_addr_v4', '10.77.0.12');
+    await put(`/host/n2/peer_v4/${RR}`, { ip: RR, as_num: AS });
+    await waitFor(async () => ((await metrics()).get('routereflector_reloads_total{family="v4",outcome="ok"}') ?? 0) > reloads, { what: 'reload counter to move' });
+    await waitFor(async () => (await metrics()).get('routereflector_planned_sessions{family="v4",kind="client"}') === 2, { what: 'two planned client sessions' });
+    await waitFor(async () => ((await metrics()).get('routereflector_config_generation{family="v4"}') ?? 0) > (m0.get('routereflector_config_generation{family="v4"}') ?? 0), { what: 'generation up' });
+    const m1 = await metrics();
+    expect(m1.get('routereflector_etcd_revision')).toBeGreaterThan(m0.get('routereflector_etcd_revision') ?? 0);
+  });
+
+  it('change impact: an added peer is +1, an altered session ~1 and an expected reset', async () => {
+    await agent.waitForLine(plan('v4', '+1 -0 ~0'), 'plan +1 for the added peer');
+    const resets = (await metrics()).get('routereflector_expected_session_resets_total{family="v4"}') ?? 0;
+    const mark = agent.lines.length;
+    await put(`/host/n2/peer_v4/${RR}`, { ip: RR, as_num: 65000 });
+    const line = await agent.waitForLine(plan('v4', '+0 -0 ~1'), 'plan ~1 for the altered session', { from: mark });
+    expect(line.changed).toEqual(['Node_10_77_0_12']);
+    await waitFor(async () => (await metrics()).get('routereflector_expected_session_resets_total{family="v4"}') === resets + 1, { what: 'expected resets +1' });
+  });
+
+  it('status lists each BGP session with neighbour, kind and state', async () => {
+    const r = await cli(['status', '--json']);
+    expect(r.code).toBe(0);
+    const daemons = JSON.parse(r.stdout) as Array<{ family: string; answered: boolean; sessions: Array<Record<string, string>> }>;
+    expect(daemons.map((d) => [d.family, d.answered])).toEqual([['v4', true], ['v6', true]]);
+    const n1 = daemons[0]?.sessions.find((s) => s['name'] === 'Node_10_77_0_11');
+    expect(n1).toMatchObject({ neighbor: N1, kind: 'client', state: 'Established' });
+    const n2 = daemons[0]?.sessions.find((s) => s['name'] === 'Node_10_77_0_12');
+    expect(n2?.['state']).not.toBe('Established'); // no BIRD behind it
+    const text = await cli(['status']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^bird \(v4\): 2 BGP sessions, 1 established\nNAME\s+NEIGHBOR\s+KIND\s+STATE\s+SINCE\s+LAST ERROR\n/);
+    expect(text.stdout).toMatch(/Node_10_77_0_11\s+10\.77\.0\.11\s+client\s+Established/);
+  });
+
+  it('explain says why a peer is configured, or missing', async () => {
+    let r = await cli(['explain', N1]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^10.77.0.11 \(v4\) IS a neighbour of this RR \(10.77.0.1\): Node_10_77_0_11\n {2}rule: client: node n1 has 10.77.0.11 and peers with this RR through \/calico\/bgp\/v1\/host\/n1\/peer_v4\/10.77.0.1/);
+    await put('/host/n9/ip_addr_v4', '10.77.0.19');
+    await put(`/host/n9/peer_v4/${RR}`, { ip: RR, as_num: 'sixty' });
+    r = await cli(['explain', '10.77.0.19', '--json']);
+    expect(r.code).toBe(3);
+    const e = JSON.parse(r.stdout) as { inPlan: boolean; rule: string; details: string[]; keys: Array<{ key: string; valid: boolean; reason?: string }> };
+    expect(e.inPlan).toBe(false);
+    expect(e.rule).toMatch(/node n9 has 10.77.0.19 but is not a client of this RR/);
+    expect(e.details.join('\n')).toMatch(/validation failed: \/calico\/bgp\/v1\/host\/n9\/peer_v4\/10.77.0.1: "as_num": "sixty" is not an AS number/);
+    r = await cli(['explain', '10.77.9.9']);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toMatch(/why: no key under \/calico\/bgp\/v1 mentions 10.77.9.9/);
+  });
+
+  it('/global/loglevel debug turns BGP debugging on in BIRD', async () => {
+    const mark = agent.lines.length;
+    await put('/global/loglevel', 'debug');
+    const planned = await agent.waitForLine((l) => l.msg === 'plan v4 sessions +0 -0 ~0' && l.templateChanged === true, 'plan with the template changed', { from: mark });
+    await agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v4' && l.generation === planned.generation, 'reload with debug', { from: mark });
+    expect(cfg('bird.cfg')).toContain('debug all;');
+    await put('/global/loglevel', 'none');
+    await waitFor(() => cfg('bird.cfg').includes('debug off;'), { what: 'debug off again' });
+  });
+
+  it('replay rebuilds every generation byte for byte from the journal', async () => {
+    await sleep(1500); // let the last change settle (debounce ceiling 1 s)
+    const out = join(dir, 'replayed');
+    const r = await cli(['replay', journal(), '--out', out, '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const res = JSON.parse(r.stdout) as { runs: string[]; problems: string[]; configs: Array<{ run: string; family: string; generation: number; sha256: string; verified: boolean }> };
+    expect(res.runs).toHaveLength(1);
+    expect(res.problems).toEqual([]);
+    // The agent logged a sha256 for each generation it rendered: the replay has every one, with the same bytes.
+    const logged = agent.find((l) => typeof l.msg === 'string' && l.msg.startsWith('plan v') && typeof l.sha256 === 'string');
+    expect(logged.length).toBeGreaterThanOrEqual(6);
+    expect(res.configs.map((c) => `${c.family} ${c.generation} ${c.sha256}`).sort()).toEqual(logged.map((l) => `${String(l.family)} ${String(l.generation)} ${String(l.sha256)}`).sort());
+    expect(res.configs.every((c) => c.verified)).toBe(true);
+    // The newest replayed files are the agent's files, byte for byte.
+    expect(readFileSync(join(out, 'bird.cfg'), 'utf8')).toBe(cfg('bird.cfg'));
+    expect(readFileSync(join(out, 'bird6.cfg'), 'utf8')).toBe(cfg('bird6.cfg'));
+    const run = res.runs[0]!;
+    const files = readdirSync(join(out, run));
+    expect(files.filter((f) => f.startsWith('bird.cfg.')).length).toBe(res.configs.filter((c) => c.family === 'v4').length);
+    // The journal also holds health transitions and outcomes.
+    const types = new Set(readFileSync(journal(), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type));
+    for (const t of ['start', 'batch', 'settled', 'config', 'health', 'outcome', 'etcd']) expect(types.has(t), t).toBe(true);
+  });
+
+  it('stop BIRD: /livez says which daemon, status exits 1', async () => {
+    await rrBird.stop();
+    await waitFor(async () => (await get('/livez')).code === 503, { what: '/livez 503' });
+    const live = await get('/livez');
+    // One line naming the daemon (bird6's probe may time out too on a loaded machine).
+    expect(live.body).toMatch(/^not live: bird: control socket not answering \(\w+\)(;[^\n]*)?\n$/);
+    expect((await get('/readyz')).code).toBe(503);
+    expect((await metrics()).get('routereflector_daemon_up{family="v4"}')).toBe(0);
+    const r = await cli(['status']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/bird does not answer on .*bird\.ctl/);
+    expect(r.stdout).toMatch(/bird6 \(v6\): \d+ BGP sessions/);
+  });
+
+  it('exits 0 on SIGTERM', async () => {
+    const code = await agent.stop('SIGTERM');
+    expect(code, `signal ${String(agent.child.signalCode)}; stderr ${agent.stderr()}\n${JSON.stringify(agent.lines.slice(-5))}`).toBe(0);
+  });
+});

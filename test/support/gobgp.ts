@@ -1,0 +1,121 @@
+/**
+ * A GoBGP node (Debian package `gobgpd`: /usr/bin/gobgpd and the `gobgp`
+ * CLI) inside a network namespace: a second BGP implementation as a Calico
+ * node, iBGP to its route reflectors. gobgpd's gRPC API listens on
+ * 127.0.0.1:50051 inside the namespace, so the CLI runs there too.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { killTracked, spawnTracked, tempDir, waitFor, type TrackedProcess } from './processes.js';
+
+export interface GobgpOptions {
+  netns: string;
+  routerId: string;
+  /** This node's address (source of the sessions). */
+  self: string;
+  as: number;
+  /** Route reflector addresses. */
+  neighbors: readonly string[];
+  dir?: string;
+}
+
+export interface GobgpHandle {
+  pid: number;
+  netns: string;
+  dir: string;
+  logPath: string;
+  process: TrackedProcess;
+  /** `gobgp ARGS...` in the namespace; stdout, throws on failure. */
+  cli(...args: string[]): Promise<string>;
+  /** Neighbor address -> state column of `gobgp neighbor` ("Establ", "Active", ...). */
+  neighbors(): Promise<Map<string, string>>;
+  /** Prefixes in the global RIB (ipv4). */
+  ribPrefixes(): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+export function gobgpConfig(o: GobgpOptions): string {
+  const neighbors = o.neighbors
+    .map(
+      (n) => `
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "${n}"
+    peer-as = ${o.as}
+  [neighbors.transport.config]
+    local-address = "${o.self}"
+  [neighbors.timers.config]
+    connect-retry = 1
+    hold-time = 90
+    keepalive-interval = 30
+`,
+    )
+    .join('');
+  return `[global.config]
+  as = ${o.as}
+  router-id = "${o.routerId}"
+  local-address-list = ["${o.self}"]
+${neighbors}`;
+}
+
+export async function startGobgp(o: GobgpOptions): Promise<GobgpHandle> {
+  const dir = o.dir ?? tempDir('rr-gobgp');
+  const cfg = join(dir, 'gobgpd.toml');
+  const logPath = join(dir, 'gobgpd.log');
+  writeFileSync(cfg, gobgpConfig(o));
+  const p = spawnTracked(
+    'ip',
+    ['netns', 'exec', o.netns, 'gobgpd', '-f', cfg, '-t', 'toml', '--api-hosts', '127.0.0.1:50051', '--pprof-disable', '-p', '-l', 'info'],
+    { logFile: logPath },
+  );
+  const cli = async (...args: string[]): Promise<string> => {
+    const r = await execa('ip', ['netns', 'exec', o.netns, 'gobgp', '-u', '127.0.0.1', '-p', '50051', ...args], {
+      reject: false,
+      stdin: 'ignore',
+      timeout: 10_000,
+    });
+    if (r.exitCode !== 0) throw new Error(`gobgp ${args.join(' ')} failed (${String(r.exitCode)}): ${String(r.stderr).trim()}`);
+    return String(r.stdout);
+  };
+  try {
+    await waitFor(
+      async () => {
+        if (p.hasExited()) throw new Error('gobgpd exited early');
+        await cli('global');
+        return true;
+      },
+      { what: `gobgpd API in ${o.netns}`, timeoutMs: 15_000, intervalMs: 200 },
+    );
+  } catch (e) {
+    await killTracked(p.pid);
+    throw e;
+  }
+  return {
+    pid: p.pid,
+    netns: o.netns,
+    dir,
+    logPath,
+    process: p,
+    cli,
+    async neighbors() {
+      const out = new Map<string, string>();
+      //   Peer          AS  Up/Down State       |#Received  Accepted
+      //   10.77.0.3  64512 00:00:10 Establ      |        9         9
+      for (const line of (await cli('neighbor')).split('\n')) {
+        const m = /^\s*(\S+)\s+\d+\s+\S+\s+(\S+)\s*\|/.exec(line);
+        if (m && m[1] !== 'Peer') out.set(m[1] ?? '', m[2] ?? '');
+      }
+      return out;
+    },
+    async ribPrefixes() {
+      const out: string[] = [];
+      for (const line of (await cli('global', 'rib', '-a', 'ipv4')).split('\n')) {
+        const m = /^\S*\s+(\d+\.\d+\.\d+\.\d+\/\d+)\s/.exec(line);
+        if (m) out.push(m[1] ?? '');
+      }
+      return out;
+    },
+    stop: () => killTracked(p.pid),
+  };
+}
