@@ -1,0 +1,47 @@
+/**
+ * The benchmark at N = 200, so that it cannot rot: it must run end to end
+ * (real etcd, the built agent, the bird -p run) and produce every figure.
+ * No timing is asserted: this machine's speed is not the subject here.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+// @ts-expect-error plain ESM module without type declarations (bench/ runs with node)
+import { runBench } from '../../bench/lib.mjs';
+
+const resultsDir = mkdtempSync(join(tmpdir(), 'rr-bench-smoke-'));
+afterAll(() => rmSync(resultsDir, { recursive: true, force: true }));
+
+const isNum = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x);
+
+describe('bench smoke (N=200)', () => {
+  it('produces every number of the table and the JSON', { timeout: 240_000 }, async () => {
+    const result = await runBench({
+      sizes: [200],
+      trials: 5,
+      checkTrials: 3,
+      burstPuts: 1000,
+      idleMs: 500,
+      settleMs: 300,
+      burstTailMs: 1000,
+      resultsDir,
+      log: () => undefined,
+    });
+    expect(result.sizes).toHaveLength(1);
+    const [s] = result.sizes;
+    expect(s.n).toBe(200);
+    expect(s.keys).toBe(200 * 3 + 101);
+    const r = s.run;
+    for (const x of [r.start.ms, r.put.p50, r.put.p99, r.cpu.perChangeMs, r.burst.rewrites, r.burst.finalAfterLastAckMs, r.memory.afterLoadMiB, r.memory.peakMiB]) {
+      expect(isNum(x)).toBe(true);
+    }
+    expect(r.put.n).toBe(5);
+    expect(r.burst.rewrites).toBeGreaterThanOrEqual(1);
+    expect(r.burst.installs).toBeGreaterThanOrEqual(1);
+    const c = s.checked;
+    expect(isNum(c.start.ms) && isNum(c.put.p50) && isNum(c.steps.check.p50)).toBe(true);
+    expect(result.table).toContain('put p50');
+    expect(result.file).toMatch(/\.json$/);
+  });
+});
