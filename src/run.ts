@@ -62,7 +62,7 @@ export function startAgent(cfg: AgentConfig, log: Log): { stop(): Promise<void> 
   const family = (f: Family): Observable<OutcomeEvent> => {
     const health$ = merge(
       probeDaemon(SOCKET[f](cfg), cfg.probeIntervalMs),
-      s6Probes(process.env['S6_SCANDIR'], S6_SERVICE[f], SOCKET[f](cfg)),
+      s6Probes(cfg.s6ScanDir, S6_SERVICE[f], SOCKET[f](cfg)),
     ).pipe(healthTransitions(f), tap(logHealth(log)), share());
     healths.push(health$);
     const apply = createApplier({

@@ -40,6 +40,8 @@ export interface AgentConfig {
   readonly notifyFd?: number;
   /** Check each config with `bird -p` before installing it (CONFIG_CHECK=0 turns it off). */
   readonly check: boolean;
+  /** The s6 scan directory holding the bird/bird6 services (set by s6/agent/run): restarts seen at once. */
+  readonly s6ScanDir?: string;
   readonly birdBin: string;
   readonly bird6Bin: string;
   readonly birdcBin: string;
@@ -213,6 +215,7 @@ export function configFromEnv(env: Env): AgentConfig {
     commandTimeoutMs: integer(env, 'COMMAND_TIMEOUT_MS', 10_000, 100, 600_000),
     notifyFd: notify === undefined ? undefined : integer(env, 'NOTIFY_FD', 0, 0, 1024),
     check: flag(env, 'CONFIG_CHECK', true),
+    s6ScanDir: present(env, 'S6_SCANDIR'),
     ...(httpListen !== undefined ? { httpListen } : {}),
     ...(journalFile !== undefined ? { journalFile } : {}),
     journalMaxBytes: integer(env, 'JOURNAL_MAX_BYTES', 64 * 1024 * 1024, 4096, 2 ** 40),
