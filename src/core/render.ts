@@ -14,6 +14,18 @@ export const CONFIG_FILE: Record<Family, string> = { v4: 'bird.cfg', v6: 'bird6.
 
 export type Render = (plan: FamilyPlan) => string;
 
+/** Where the session blocks go in the file template's output. */
+const SESSIONS = '\u0000sessions\u0000';
+
+/**
+ * Text as single-byte bytes. A config holds template text and validated
+ * tokens only, all ASCII; anything else is a bug, not data to pass on.
+ */
+function ascii(text: string): Buffer {
+  if (/[^\x00-\x7f]/.test(text)) throw new Error('rendered config text is not ASCII');
+  return Buffer.from(text, 'latin1');
+}
+
 /** The project's templates/ directory, from src/core or dist/src/core. */
 export function defaultTemplateDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -37,15 +49,22 @@ export function createRenderer(templateDir: string = defaultTemplateDir()): Rend
     v6: env.getTemplate(`${CONFIG_FILE.v6}.njk`, true),
   };
   const sessionTemplate = env.getTemplate('partials/session.njk', true);
-  // Sessions are immutable and reused by derivePlan while unchanged: each is formatted once.
-  const blocks = new WeakMap<Session, string>();
-  const block = (s: Session): string => {
-    let text = blocks.get(s);
-    if (text === undefined) {
-      text = sessionTemplate.render({ s });
-      blocks.set(s, text);
+  // Sessions are immutable and reused by derivePlan while unchanged: each is formatted once,
+  // kept as bytes. The file is one copy of its parts: no string ropes to walk, no re-encoding.
+  const blocks = new WeakMap<Session, Buffer>();
+  const block = (s: Session): Buffer => {
+    let bytes = blocks.get(s);
+    if (bytes === undefined) {
+      bytes = ascii(sessionTemplate.render({ s }));
+      blocks.set(s, bytes);
     }
-    return text;
+    return bytes;
   };
-  return (plan) => compiled[plan.family].render({ plan, sessions: plan.sessions.map(block).join('') });
+  return (plan) => {
+    const frame = compiled[plan.family].render({ plan, sessions: SESSIONS });
+    const at = frame.indexOf(SESSIONS);
+    if (at < 0) return frame;
+    const parts = [ascii(frame.slice(0, at)), ...plan.sessions.map(block), ascii(frame.slice(at + SESSIONS.length))];
+    return Buffer.concat(parts).toString('latin1');
+  };
 }

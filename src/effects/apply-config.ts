@@ -86,8 +86,9 @@ export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGene
     }
     const r = await birdConfigure({ birdc: o.birdcBin, socket: o.socket, timeoutMs: o.timeoutMs });
     loaded = r.ok;
-    if (!r.reachable) {
+    if (!r.reachable && r.timedOut !== true) {
       // Not running: it reads the installed file when it starts, and applyRequests reloads it when it comes up.
+      // (A timeout is different: BIRD runs but hangs, and the same instance will not "come up" again: retried below.)
       const message = `daemon not running on ${o.socket} (${r.message}): config installed, applied when it comes up`;
       yield { ...outcome(generation, 'reload', false, r.durationMs, message), deferred: true };
       return;

@@ -145,6 +145,8 @@ export interface ConfigureOutcome {
   /** BIRD's own text ("Reconfigured", "F:L:C error") or birdc's error. */
   message: string;
   durationMs: number;
+  /** birdc did not finish within the timeout (BIRD hung or busy; its socket accepted the connection). */
+  timedOut?: boolean;
 }
 
 /**
@@ -167,6 +169,7 @@ export async function birdConfigure(o: BirdcOptions): Promise<ConfigureOutcome> 
   if (r.timedOut) {
     return {
       ok: false,
+      timedOut: true,
       reachable,
       message: reachable
         ? `birdc configure timed out after ${o.timeoutMs} ms (BIRD answered but did not finish)`

@@ -12,7 +12,6 @@ import { randomBytes } from 'node:crypto';
 import type { EtcdBatch, Family, HealthEvent, KeyValue, OutcomeEvent } from '../core/events.js';
 import { JOURNAL_VERSION, type JournalRecord, type RunIdentity } from '../core/journal.js';
 import type { FoldResult, State } from '../core/state.js';
-import { sha256 } from '../streams/replay.js';
 import type { FamilyConfig } from '../streams/family-config.js';
 import type { EtcdStatus } from './etcd-source.js';
 import type { Log } from './logger.js';
@@ -131,7 +130,7 @@ export function openJournal(o: JournalOptions): Journal {
       write({ type: 'settled', batches, revision: r.revision }, false);
     },
     config(c) {
-      const hash = sha256(c.text);
+      const hash = c.sha256;
       latest[c.family] = { generation: c.generation, sha256: hash };
       write({ type: 'config', family: c.family, generation: c.generation, revision: c.revision, sha256: hash, sessions: c.plan.sessions.length }, false);
     },

@@ -8,7 +8,6 @@ import { diffPlans, diffSummary } from '../core/plan-diff.js';
 import type { FamilyPlan } from '../core/plan.js';
 import type { FoldResult } from '../core/state.js';
 import type { FamilyConfig } from '../streams/family-config.js';
-import { sha256 } from '../streams/replay.js';
 import type { EtcdStatus } from './etcd-source.js';
 import type { Log } from './logger.js';
 
@@ -64,7 +63,7 @@ export function logPlanChanges(log: Log) {
             family: c.family,
             revision: c.revision,
             generation: c.generation,
-            sha256: sha256(c.text),
+            sha256: c.sha256,
             sessions: c.plan.sessions.length,
             added: names(d.added),
             removed: names(d.removed),

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { defer, filter, map, type Observable } from 'rxjs';
 import type { Family } from '../core/events.js';
 import type { FamilyPlan, Self } from '../core/plan.js';
@@ -13,7 +14,11 @@ export interface FamilyConfig {
   readonly generation: number;
   readonly plan: FamilyPlan;
   readonly text: string;
+  /** sha256 of `text` (hex), computed once: logs, journal and replay compare generations by it. */
+  readonly sha256: string;
 }
+
+export const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
 
 /** Everything but the sessions that a template formats. */
 const sameHeader = (a: FamilyPlan, b: FamilyPlan): boolean =>
@@ -51,7 +56,7 @@ export function familyConfig(family: Family, self: Self, render: Render) {
         filter((c) => c.text !== lastText),
         map((c) => {
           lastText = c.text;
-          return { family, generation: ++generation, ...c };
+          return { family, generation: ++generation, ...c, sha256: sha256(c.text) };
         }),
       );
     });

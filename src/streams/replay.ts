@@ -4,7 +4,6 @@
  * text), rendering exactly at the journaled `settled` points, so every
  * generation comes out with the bytes the agent wrote. Pure: no I/O.
  */
-import { createHash } from 'node:crypto';
 import { Subject } from 'rxjs';
 import { FAMILIES, type Family } from '../core/events.js';
 import type { JournalRecord } from '../core/journal.js';
@@ -31,7 +30,7 @@ export interface ReplayResult {
   readonly runs: readonly string[];
 }
 
-export const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
+export { sha256 } from './family-config.js';
 
 class RunReplay {
   readonly state: State = createState();
@@ -50,7 +49,7 @@ class RunReplay {
       // After a checkpoint, the first config is the checkpoint's own generation again.
       const offset = (base[family] ?? 0) > 0 ? (base[family] ?? 0) - 1 : 0;
       this.settled.pipe(familyConfig(family, self, render)).subscribe((c) =>
-        out.push({ run, family, generation: c.generation + offset, revision: c.revision, text: c.text, sha256: sha256(c.text) }),
+        out.push({ run, family, generation: c.generation + offset, revision: c.revision, text: c.text, sha256: c.sha256 }),
       );
     }
   }
