@@ -2,7 +2,7 @@
  * What a new plan does to BIRD, per protocol: added, removed, or changed (a
  * changed protocol is restarted by BIRD on reconfigure: its session resets).
  */
-import type { FamilyPlan, Session } from './plan.js';
+import { sameSession, type FamilyPlan } from './plan.js';
 
 export interface PlanDiff {
   readonly added: readonly string[];
@@ -11,14 +11,6 @@ export interface PlanDiff {
   /** Template-level settings changed (router id, source address, debug). */
   readonly templateChanged: boolean;
 }
-
-const sameSession = (a: Session, b: Session): boolean =>
-  a.neighbor === b.neighbor &&
-  a.kind === b.kind &&
-  a.localAs === b.localAs &&
-  a.peerAs === b.peerAs &&
-  a.passive === b.passive &&
-  a.clusterId === b.clusterId;
 
 /** A merge walk over both name-sorted session lists: O(n), no allocation per session. */
 export function diffPlans(prev: FamilyPlan | undefined, next: FamilyPlan): PlanDiff {

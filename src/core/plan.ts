@@ -103,7 +103,8 @@ function preferred(a: Candidate, b: Candidate): Candidate {
   return a.key <= b.key ? a : b;
 }
 
-const sameSession = (a: Session, b: Session): boolean =>
+/** Same protocol with the same options (BIRD keeps it up across a reconfigure). */
+export const sameSession = (a: Session, b: Session): boolean =>
   a.name === b.name &&
   a.kind === b.kind &&
   a.localAs === b.localAs &&
