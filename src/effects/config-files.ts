@@ -14,7 +14,8 @@ export const stagePath = (dir: string, family: Family): string => join(dir, `.${
 async function writeSynced(path: string, text: string): Promise<void> {
   const fh = await open(path, 'w', 0o644);
   try {
-    await fh.writeFile(text, 'utf8');
+    // Rendered configs are ASCII (render refuses anything else): single-byte encoding is a plain copy.
+    await fh.writeFile(text, 'latin1');
     await fh.chmod(0o644);
     await fh.sync();
   } finally {

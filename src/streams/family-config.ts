@@ -18,7 +18,8 @@ export interface FamilyConfig {
   readonly sha256: string;
 }
 
-export const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
+/** sha256 of a rendered config; configs are ASCII, so single-byte encoding gives the UTF-8 bytes, cheaply. */
+export const sha256 = (text: string): string => createHash('sha256').update(text, 'latin1').digest('hex');
 
 /** Everything but the sessions that a template formats. */
 const sameHeader = (a: FamilyPlan, b: FamilyPlan): boolean =>
