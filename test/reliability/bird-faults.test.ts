@@ -1,0 +1,294 @@
+/**
+ * Faults 6, 7, 8 with the real agent, real etcd, the route reflector's BIRD
+ * (and BIRD6) in a network namespace reading the agent's files, and a Calico
+ * node's BIRD in another namespace:
+ * 6. a config the check rejects (BIRD's own parser rejects it);
+ * 7. disk full (a 64 KiB tmpfs as CONFIG_DIR) and a read-only CONFIG_DIR;
+ * 8. a hung BIRD (SIGSTOP) and a slow birdc that answers but never finishes.
+ */
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PREFIX } from '../../src/core/config.js';
+import { stopAllAgents, type LogLine } from '../support/agent.js';
+import { birdc, sessionResets, startBird, waitEstablished, type BirdHandle } from '../support/bird.js';
+import { etcdctl, startEtcd, type EtcdProcess } from '../support/etcd.js';
+import { createLab, type Lab, type LabHost } from '../support/netns.js';
+import { nodeBirdConfig, peerName } from '../support/node-bird.js';
+import { killAllTracked, removeDir, tempDir, waitFor } from '../support/processes.js';
+import { birdParse, figure, grammarViolations, sleep, startRr, type RrUnderTest } from '../support/reliability.js';
+
+const RR = '10.77.0.1';
+const RR6 = 'fd77::1';
+const N1 = '10.77.0.11';
+const AS = 64512;
+
+let etcd: EtcdProcess;
+let lab: Lab;
+let rrHost: LabHost;
+let node: BirdHandle;
+const dirs: string[] = [];
+const mounts: string[] = [];
+
+const put = (suffix: string, value: unknown): Promise<string> =>
+  etcdctl(etcd.endpoint, 'put', `${PREFIX}${suffix}`, typeof value === 'string' ? value : JSON.stringify(value));
+const addClient = async (i: number): Promise<string> => {
+  const ip = `10.77.0.${i}`;
+  await put(`/host/c${i}/ip_addr_v4`, ip);
+  await put(`/host/c${i}/peer_v4/${RR}`, { ip: RR, as_num: AS });
+  return ip;
+};
+const proto = (ip: string): string => `Node_${ip.replace(/[.:]/g, '_')}`;
+const since = (lines: LogLine[], mark: number, pred: (l: LogLine) => boolean): LogLine[] => lines.slice(mark).filter(pred);
+const t = (l: LogLine | undefined): number => Date.parse(String(l?.time));
+
+beforeAll(async () => {
+  etcd = await startEtcd();
+  lab = await createLab(`rlb${process.pid % 10000}`);
+  rrHost = await lab.addHost('rr', `${RR}/24`, `${RR6}/64`);
+  const n1 = await lab.addHost('n1', `${N1}/24`);
+  await put('/global/as_num', String(AS));
+  await put(`/rr_v4/${RR}`, { ip: RR, cluster_id: '1.0.0.1' });
+  await put(`/rr_v6/${RR6}`, { ip: RR6, cluster_id: '1.0.0.1' });
+  await put('/host/n1/ip_addr_v4', N1);
+  await put(`/host/n1/peer_v4/${RR}`, { ip: RR, as_num: AS });
+  node = await startBird({
+    family: 'v4',
+    netns: n1.netns,
+    config: nodeBirdConfig({ family: 'v4', routerId: N1, self: N1, rrs: [RR], as: AS, routes: ['10.77.100.0/24'] }),
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await stopAllAgents();
+  await killAllTracked();
+  for (const m of mounts) await execa('umount', ['-l', m], { reject: false });
+  await lab?.destroy();
+  await etcd?.stop();
+  for (const d of dirs) await removeDir(d);
+});
+
+async function rrIn(dir: string, env: Record<string, string> = {}, withBird6 = false): Promise<RrUnderTest> {
+  const rr = await startRr({ dir, netns: rrHost.netns, env: { IP: RR, IP6: RR6, ETCD_ENDPOINTS: etcd.endpoint, ...env }, withBird6 });
+  await waitEstablished(rr.bird.socket, proto(N1));
+  return rr;
+}
+
+describe('fault 6: a config the check rejects', () => {
+  it('keeps the running config, logs BIRD\'s message, applies the next good state', async () => {
+    const T = 'check rejects';
+    const dir = tempDir('rr-rel-chk');
+    dirs.push(dir);
+    // BIRD_BIN: the real `bird -p`, but while the marker exists it parses the
+    // agent's file with one statement BIRD does not know appended: BIRD's own rejection.
+    const marker = join(dir, 'reject');
+    const wrapper = join(dir, 'bird-check.sh');
+    writeFileSync(
+      wrapper,
+      `#!/bin/sh\n# args: -p -c FILE\nif [ -e ${marker} ]; then\n  { cat "$3"; echo 'protocol bogus { }'; } > ${dir}/rejected.cfg\n  exec bird -p -c ${dir}/rejected.cfg\nfi\nexec bird "$@"\n`,
+    );
+    chmodSync(wrapper, 0o755);
+    const rr = await rrIn(dir, { BIRD_BIN: wrapper });
+    try {
+      const nodeMark = node.logMark();
+      const before = readFileSync(join(dir, 'bird.cfg'), 'utf8');
+      const protosBefore = await birdc(rr.bird.socket, 'show protocols');
+      const mark = rr.agent.lines.length;
+      writeFileSync(marker, '');
+      const bad = await addClient(40);
+      const failed = await rr.agent.waitForLine((l) => l.step === 'check' && l.ok === false, 'check failure logged', { from: mark });
+      expect(failed.level).toBe('error');
+      expect(failed.msg).toBe('check failed');
+      expect(String(failed.message)).toMatch(/rejected\.cfg:\d+:\d+ .+/);
+      console.log(`[detail] logged: ${JSON.stringify({ level: failed.level, msg: failed.msg, message: failed.message })}`);
+      await sleep(1500);
+      expect(readFileSync(join(dir, 'bird.cfg'), 'utf8')).toBe(before);
+      expect(existsSync(join(dir, '.bird.cfg.stage'))).toBe(false);
+      expect(since(rr.agent.lines, mark, (l) => l.step === 'install' || l.step === 'reload')).toEqual([]);
+      expect(since(rr.agent.lines, mark, (l) => l.step === 'check' && l.ok === false)).toHaveLength(1); // a verdict is not retried
+      expect(await birdc(rr.bird.socket, 'show protocols')).toBe(protosBefore);
+
+      rmSync(marker);
+      const mark2 = rr.agent.lines.length;
+      const t0 = Date.now();
+      const good = await addClient(41);
+      const ok = await rr.agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v4', 'next good state applied', { from: mark2 });
+      figure(T, 'next good change written to BIRD reloaded', t(ok) - t0, 'ms');
+      const protos = await birdc(rr.bird.socket, 'show protocols');
+      expect(protos).toContain(proto(bad)); // the rejected change is part of the state: applied with the next good one
+      expect(protos).toContain(proto(good));
+      expect(sessionResets(node.logSince(nodeMark), peerName(RR))).toEqual([]);
+      figure(T, 'rejected configs installed / session resets', '0 / 0');
+    } finally {
+      await rr.stop();
+    }
+  }, 90_000);
+});
+
+describe('fault 7: disk full and read-only CONFIG_DIR', () => {
+  it('logs the failed write, retries with backoff, leaves nothing half-written, recovers', async () => {
+    const T = 'disk full';
+    const dir = tempDir('rr-rel-full');
+    dirs.push(dir);
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0755', 'rrtest', dir]);
+    mounts.push(dir);
+    let rr: RrUnderTest | undefined;
+    try {
+      rr = await rrIn(dir);
+      const nodeMark = node.logMark();
+      const before = readFileSync(join(dir, 'bird.cfg'), 'utf8');
+
+      // Fill the file system.
+      const filler = join(dir, 'filler');
+      try {
+        writeFileSync(filler, Buffer.alloc(128 * 1024, 1));
+      } catch (e) {
+        expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      }
+      const mark = rr.agent.lines.length;
+      const ip = await addClient(42);
+      await waitFor(() => since(rr!.agent.lines, mark, (l) => l.msg === 'write failed').length >= 4, {
+        what: '4 failed writes',
+        timeoutMs: 20_000,
+      });
+      const fails = since(rr.agent.lines, mark, (l) => l.msg === 'write failed');
+      expect(fails[0]!.level).toBe('error');
+      expect(String(fails[0]!.message)).toContain('ENOSPC');
+      const gaps = fails.slice(1, 4).map((l, i) => t(l) - t(fails[i]));
+      figure(T, 'intervals between write retries', gaps.join(', '), 'ms');
+      expect(gaps[1]!).toBeGreaterThan(gaps[0]!); // backoff grows
+      expect(readFileSync(join(dir, 'bird.cfg'), 'utf8')).toBe(before);
+      expect(existsSync(join(dir, '.bird.cfg.stage'))).toBe(false);
+      expect((await birdParse('v4', join(dir, 'bird.cfg'))).ok).toBe(true);
+
+      // Space returns.
+      const t0 = Date.now();
+      rmSync(filler);
+      await waitFor(() => readFileSync(join(dir, 'bird.cfg'), 'utf8').includes(`neighbor ${ip} as`), { what: 'config on disk', timeoutMs: 40_000, intervalMs: 20 });
+      const onDisk = Date.now() - t0;
+      await waitFor(async () => (await birdc(rr!.bird.socket, 'show protocols')).includes(proto(ip)), { what: 'BIRD loaded it', timeoutMs: 10_000 });
+      figure(T, 'space freed to config on disk (waits for the next retry)', onDisk, 'ms');
+      expect(grammarViolations(readFileSync(join(dir, 'bird.cfg'), 'utf8'), 'v4')).toEqual([]);
+
+      // Read-only: a read-only bind mount of the directory over itself (BIRD's
+      // log, open for writing there, keeps the file system itself busy).
+      const T2 = 'read-only CONFIG_DIR';
+      await execa('mount', ['--bind', dir, dir]);
+      mounts.push(dir);
+      await execa('mount', ['-o', 'remount,bind,ro', dir]);
+      const mark2 = rr.agent.lines.length;
+      const ip2 = await addClient(43);
+      await waitFor(() => since(rr!.agent.lines, mark2, (l) => l.msg === 'write failed').length >= 3, { what: '3 failed writes', timeoutMs: 20_000 });
+      const fails2 = since(rr.agent.lines, mark2, (l) => l.msg === 'write failed');
+      expect(String(fails2[0]!.message)).toContain('EROFS');
+      figure(T2, 'failed writes logged (EROFS) before remount', fails2.length);
+      const t1 = Date.now();
+      await execa('umount', [dir]);
+      mounts.splice(mounts.indexOf(dir), 1);
+      await waitFor(() => readFileSync(join(dir, 'bird.cfg'), 'utf8').includes(`neighbor ${ip2} as`), { what: 'config on disk', timeoutMs: 40_000, intervalMs: 20 });
+      figure(T2, 'writable again to config on disk', Date.now() - t1, 'ms');
+      await waitFor(async () => (await birdc(rr!.bird.socket, 'show protocols')).includes(proto(ip2)), { what: 'BIRD loaded it', timeoutMs: 10_000 });
+      expect(sessionResets(node.logSince(nodeMark), peerName(RR))).toEqual([]);
+      expect(rr.agent.child.exitCode).toBeNull();
+    } finally {
+      await rr?.stop();
+      while (mounts.includes(dir)) {
+        await execa('umount', [dir], { reject: false });
+        mounts.splice(mounts.indexOf(dir), 1);
+      }
+    }
+  }, 120_000);
+});
+
+describe('fault 8: slow or hung birdc', () => {
+  it('a hung BIRD (SIGSTOP): reload timed out and logged, the pipeline goes on, applied once BIRD answers', async () => {
+    const T = 'hung BIRD';
+    const dir = tempDir('rr-rel-hung');
+    dirs.push(dir);
+    const rr = await rrIn(dir, { COMMAND_TIMEOUT_MS: '1000' }, true);
+    try {
+      const nodeMark = node.logMark();
+      const mark = rr.agent.lines.length;
+      process.kill(rr.bird.pid, 'SIGSTOP');
+      const ipA = await addClient(44);
+      const timedOut = await rr.agent.waitForLine(
+        (l) => l.step === 'reload' && l.family === 'v4' && l.ok === false && /timed out/.test(String(l.message)),
+        'reload timeout logged',
+        { from: mark, timeoutMs: 15_000 },
+      );
+      console.log(`[detail] logged: ${JSON.stringify({ level: timedOut.level, msg: timedOut.msg, message: timedOut.message, durationMs: timedOut.durationMs })}`);
+      figure(T, 'reload abandoned after', Number(timedOut.durationMs), 'ms (COMMAND_TIMEOUT_MS=1000)');
+      // Not stalled: a later v4 change is written, checked and installed; BIRD6 is reloaded for a v6 change.
+      const t0 = Date.now();
+      const ipB = await addClient(45);
+      await waitFor(() => readFileSync(join(dir, 'bird.cfg'), 'utf8').includes(`neighbor ${ipB} as`), { what: 'B on disk', timeoutMs: 15_000, intervalMs: 20 });
+      figure(T, 'next v4 change on disk while BIRD hangs', Date.now() - t0, 'ms');
+      const t6 = Date.now();
+      const mark6 = rr.agent.lines.length;
+      await put('/host/n1/ip_addr_v6', 'fd77::11');
+      await put(`/host/n1/peer_v6/${RR6}`, { ip: RR6, as_num: AS });
+      const r6 = await rr.agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v6', 'bird6 reloaded', { from: mark6, timeoutMs: 15_000 });
+      expect(readFileSync(join(dir, 'bird6.cfg'), 'utf8')).toContain('neighbor fd77::11 as');
+      figure(T, 'v6 change reloaded into BIRD6 while BIRD hangs', t(r6) - t6, 'ms');
+      await sleep(1000);
+      // Logged at error level and retried (a hung daemon will not "come up" again to trigger it).
+      const timeouts = since(rr.agent.lines, mark, (l) => l.msg === 'reload failed' && l.family === 'v4' && /timed out/.test(String(l.message)));
+      expect(timeouts.length).toBeGreaterThanOrEqual(2);
+      expect(timeouts[0]!.level).toBe('error');
+      figure(T, 'reload attempts timed out while BIRD was stopped', timeouts.length);
+
+      const mark2 = rr.agent.lines.length;
+      const t1 = Date.now();
+      process.kill(rr.bird.pid, 'SIGCONT');
+      const ok = await rr.agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v4', 'reload once BIRD answers', { from: mark2, timeoutMs: 20_000 });
+      figure(T, 'SIGCONT to latest config reloaded', t(ok) - t1, 'ms');
+      const protos = await birdc(rr.bird.socket, 'show protocols');
+      expect(protos).toContain(proto(ipA));
+      expect(protos).toContain(proto(ipB));
+      expect(sessionResets(node.logSince(nodeMark), peerName(RR))).toEqual([]);
+    } finally {
+      try {
+        process.kill(rr.bird.pid, 'SIGCONT');
+      } catch {
+        /* gone */
+      }
+      await rr.stop();
+    }
+  }, 120_000);
+
+  it('a slow birdc (answers, never finishes): timed out, retried with backoff, applied when it answers again', async () => {
+    const T = 'slow birdc';
+    const dir = tempDir('rr-rel-slow');
+    dirs.push(dir);
+    const marker = join(dir, 'slow');
+    const wrapper = join(dir, 'birdc-slow.sh');
+    writeFileSync(wrapper, `#!/bin/sh\nif [ -e ${marker} ]; then birdc "$@"; exec sleep 30; fi\nexec birdc "$@"\n`);
+    chmodSync(wrapper, 0o755);
+    const rr = await rrIn(dir, { COMMAND_TIMEOUT_MS: '1000', BIRDC_BIN: wrapper });
+    try {
+      writeFileSync(marker, '');
+      const mark = rr.agent.lines.length;
+      const ip = await addClient(46);
+      await waitFor(() => since(rr.agent.lines, mark, (l) => l.msg === 'reload failed').length >= 5, { what: '5 reload timeouts', timeoutMs: 40_000 });
+      const fails = since(rr.agent.lines, mark, (l) => l.msg === 'reload failed');
+      expect(fails[0]!.level).toBe('error');
+      expect(String(fails[0]!.message)).toMatch(/timed out after 1000 ms/);
+      // Start of attempt n+1 minus end of attempt n = the backoff. The first
+      // attempts may be pre-empted by a newer config (the change is two puts),
+      // so read the last three gaps.
+      const gaps = fails.slice(2, 5).map((l, i) => t(l) - Number(l.durationMs) - t(fails[i + 1]));
+      expect(gaps[2]!).toBeGreaterThan(gaps[1]!);
+      figure(T, 'backoff between reload attempts', gaps.join(', '), 'ms');
+      expect(gaps[1]!).toBeGreaterThan(gaps[0]!);
+      rmSync(marker);
+      const t0 = Date.now();
+      const ok = await rr.agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v4', 'reload ok', { from: mark, timeoutMs: 30_000 });
+      figure(T, 'birdc healthy again to reload ok (next retry)', t(ok) - t0, 'ms');
+      expect(await birdc(rr.bird.socket, 'show protocols')).toContain(proto(ip));
+    } finally {
+      rmSync(marker, { force: true });
+      await rr.stop();
+    }
+  }, 120_000);
+});
