@@ -1,10 +1,14 @@
 import { asyncScheduler, Observable, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
 
 /**
- * Debounce with a ceiling: emit the latest value once the source has been
- * quiet for `dueMs`, but never hold a value longer than `maxWaitMs` after the
- * first value of a burst. A burst of 1,000 puts becomes one or a few emissions;
- * a steady trickle still gets through every `maxWaitMs`. Completion flushes.
+ * Debounce with a leading edge and a ceiling:
+ * - a value that arrives after the source has been quiet for `dueMs` is
+ *   emitted at once (an isolated change reaches BIRD without waiting);
+ * - values that follow within `dueMs` of each other are held, and the latest
+ *   is emitted once the source has been quiet for `dueMs`;
+ * - none is held longer than `maxWaitMs`: a steady stream still gets through.
+ * A burst of 1,000 puts becomes a few emissions (first, ceiling, last).
+ * Completion flushes.
  */
 export function debounceMaxWait<T>(
   dueMs: number,
@@ -14,28 +18,45 @@ export function debounceMaxWait<T>(
   return (source) =>
     new Observable<T>((subscriber) => {
       let pending: { value: T } | undefined;
+      /** Running while the source has not been quiet for dueMs: we are inside a burst. */
       let quiet: Subscription | undefined;
       let ceiling: Subscription | undefined;
-      const flush = (): void => {
-        quiet?.unsubscribe();
-        ceiling?.unsubscribe();
-        quiet = ceiling = undefined;
+      const emitPending = (): void => {
         if (pending) {
           const { value } = pending;
           pending = undefined;
           subscriber.next(value);
         }
       };
+      const armCeiling = (): void => {
+        ceiling?.unsubscribe();
+        ceiling = scheduler.schedule(() => {
+          ceiling = undefined;
+          emitPending();
+          if (quiet) armCeiling();
+        }, Math.max(maxWaitMs, dueMs));
+      };
+      const onQuiet = (): void => {
+        quiet = undefined;
+        ceiling?.unsubscribe();
+        ceiling = undefined;
+        emitPending();
+      };
       const sub = source.subscribe({
         next: (value) => {
-          pending = { value };
+          const idle = quiet === undefined;
           quiet?.unsubscribe();
-          quiet = scheduler.schedule(flush, dueMs);
-          if (!ceiling) ceiling = scheduler.schedule(flush, Math.max(maxWaitMs, dueMs));
+          quiet = scheduler.schedule(onQuiet, dueMs);
+          if (idle) {
+            subscriber.next(value);
+            armCeiling();
+          } else {
+            pending = { value };
+          }
         },
         error: (err) => subscriber.error(err),
         complete: () => {
-          flush();
+          emitPending();
           subscriber.complete();
         },
       });
