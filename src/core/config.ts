@@ -69,9 +69,10 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const PREFIX = '/calico/bgp/v1';
 
 /**
- * Quiet time before a burst is rendered. Measured (bench/): 25 ms cut the
- * put-to-file p50 at 10k hosts from ~130 to ~100 ms but let a 1,000-put
- * burst through as 5-11 rewrites; 100 ms keeps it to 2-3. Reload rate wins.
+ * The debounce window (see streams/debounce-max-wait.ts: a change after this
+ * much quiet goes out at once, changes that follow wait for this much quiet).
+ * Measured (bench/): with a plain trailing debounce, 25 ms let a 1,000-put
+ * burst through as 5-11 rewrites where 100 ms kept it to 2-3.
  */
 export const DEFAULT_DEBOUNCE_MS = 100;
 
