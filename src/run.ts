@@ -24,7 +24,7 @@ import { noJournal, openJournal } from './effects/journal.js';
 import { createMetrics } from './effects/metrics.js';
 import { probeDaemon } from './effects/health-probe.js';
 import type { Log } from './effects/logger.js';
-import { logBatch, logEtcdStatus, logHealth, logOutcome, logPlanChanges } from './effects/log-events.js';
+import { logBatch, logEtcdStatus, logHealth, logOutcome, logPlanChange } from './effects/log-events.js';
 import { notifyReady } from './effects/notify-ready.js';
 import { s6Probes } from './effects/s6-health.js';
 
@@ -76,7 +76,7 @@ export function startAgent(cfg: AgentConfig, log: Log): { stop(): Promise<void> 
     const config$ = settled$.pipe(familyConfig(f, self, render), share());
     configs.push(config$);
     return config$.pipe(
-      logPlanChanges(log),
+      tap(logPlanChange(log)),
       applyRequests(health$),
       applyLoop((req) => from(apply(req)), (o) => o.retryable === true, RETRY),
       tap(logOutcome(log)),

@@ -2,10 +2,8 @@
  * Log lines for each kind of event: one line per etcd batch, per rejected
  * value, per plan change, per health transition and per effect step.
  */
-import { defer, tap, type Observable } from 'rxjs';
 import type { HealthEvent, OutcomeEvent } from '../core/events.js';
-import { diffPlans, diffSummary } from '../core/plan-diff.js';
-import type { FamilyPlan } from '../core/plan.js';
+import { diffSummary } from '../core/plan-diff.js';
 import type { FoldResult } from '../core/state.js';
 import type { FamilyConfig } from '../streams/family-config.js';
 import type { EtcdStatus } from './etcd-source.js';
@@ -48,31 +46,25 @@ const names = (list: readonly string[]): readonly string[] =>
   list.length <= MAX_NAMES ? list : [...list.slice(0, MAX_NAMES), `... ${list.length - MAX_NAMES} more`];
 
 /** One line per new config: the revision and what it does to each protocol. */
-export function logPlanChanges(log: Log) {
-  return (config$: Observable<FamilyConfig>): Observable<FamilyConfig> =>
-    defer(() => {
-      let prev: FamilyPlan | undefined;
-      return config$.pipe(
-        tap((c) => {
-          const d = diffPlans(prev, c.plan);
-          const notesChanged = (prev?.notes ?? []).join('\n') !== c.plan.notes.join('\n');
-          if (c.plan.asDefaulted && (prev === undefined || !prev.asDefaulted) && c.plan.member) {
-            log.warn('/global/as_num absent or invalid: mesh uses the default AS', { family: c.family, as: c.plan.meshAs });
-          }
-          log.info(`plan ${c.family} sessions ${diffSummary(d)}`, {
-            family: c.family,
-            revision: c.revision,
-            generation: c.generation,
-            sha256: c.sha256,
-            sessions: c.plan.sessions.length,
-            added: names(d.added),
-            removed: names(d.removed),
-            changed: names(d.changed),
-            ...(d.templateChanged ? { templateChanged: true } : {}),
-            ...(notesChanged ? { conflicts: c.plan.notes } : {}),
-          });
-          prev = c.plan;
-        }),
-      );
+export const logPlanChange =
+  (log: Log) =>
+  (c: FamilyConfig): void => {
+    const prev = c.previous;
+    const d = c.diff;
+    const notesChanged = (prev?.notes ?? []).join('\n') !== c.plan.notes.join('\n');
+    if (c.plan.asDefaulted && (prev === undefined || !prev.asDefaulted) && c.plan.member) {
+      log.warn('/global/as_num absent or invalid: mesh uses the default AS', { family: c.family, as: c.plan.meshAs });
+    }
+    log.info(`plan ${c.family} sessions ${diffSummary(d)}`, {
+      family: c.family,
+      revision: c.revision,
+      generation: c.generation,
+      sha256: c.sha256,
+      sessions: c.plan.sessions.length,
+      added: names(d.added),
+      removed: names(d.removed),
+      changed: names(d.changed),
+      ...(d.templateChanged ? { templateChanged: true } : {}),
+      ...(notesChanged ? { conflicts: c.plan.notes } : {}),
     });
-}
+  };

@@ -9,8 +9,6 @@ import client from 'prom-client';
 import { exhaustMap, from, Subscription, timer, type Observable } from 'rxjs';
 import type { EtcdBatch, Family, HealthEvent, OutcomeEvent } from '../core/events.js';
 import { classifyKey } from '../core/keyspace.js';
-import { diffPlans } from '../core/plan-diff.js';
-import type { FamilyPlan } from '../core/plan.js';
 import type { OpsStatus } from '../core/readiness.js';
 import type { Render } from '../core/render.js';
 import type { FoldResult } from '../core/state.js';
@@ -102,7 +100,6 @@ export function createMetrics(prefix: string) {
     /** Subscribe to the agent's streams. */
     attach(s: MetricSources): Subscription {
       const subs = new Subscription();
-      const prev: Partial<Record<Family, FamilyPlan>> = {};
       subs.add(s.etcd$.subscribe((e) => m.etcdConnected.set(e.kind === 'disconnected' ? 0 : 1)));
       subs.add(
         s.batches$.subscribe((b) => {
@@ -126,8 +123,7 @@ export function createMetrics(prefix: string) {
           const kinds = { mesh: 0, client: 0 };
           for (const x of c.plan.sessions) kinds[x.kind]++;
           for (const [kind, n] of Object.entries(kinds)) m.planned.set({ family: c.family, kind }, n);
-          const d = diffPlans(prev[c.family], c.plan);
-          prev[c.family] = c.plan;
+          const d = c.diff;
           m.resets.inc({ family: c.family }, d.changed.length);
           m.planChanges.inc({ family: c.family, change: 'added' }, d.added.length);
           m.planChanges.inc({ family: c.family, change: 'removed' }, d.removed.length);

@@ -3,6 +3,7 @@ import { defer, filter, map, type Observable } from 'rxjs';
 import type { Family } from '../core/events.js';
 import type { FamilyPlan, Self } from '../core/plan.js';
 import { createPlanMemo, derivePlan } from '../core/plan.js';
+import { diffPlans, type PlanDiff } from '../core/plan-diff.js';
 import type { Render } from '../core/render.js';
 import type { FoldResult } from '../core/state.js';
 
@@ -16,6 +17,10 @@ export interface FamilyConfig {
   readonly text: string;
   /** sha256 of `text` (hex), computed once: logs, journal and replay compare generations by it. */
   readonly sha256: string;
+  /** The plan of the previous config of this family (undefined for the first). */
+  readonly previous?: FamilyPlan;
+  /** What this config does to BIRD's protocols, against the previous one (computed once for logs and metrics). */
+  readonly diff: PlanDiff;
 }
 
 /** sha256 of a rendered config; configs are ASCII, so single-byte encoding gives the UTF-8 bytes, cheaply. */
@@ -38,6 +43,7 @@ export function familyConfig(family: Family, self: Self, render: Render) {
       let lastText: string | undefined;
       let lastGen = -1;
       let lastPlan: FamilyPlan | undefined;
+      let previous: FamilyPlan | undefined;
       const memo = createPlanMemo();
       return settled$.pipe(
         filter((r) => {
@@ -57,7 +63,16 @@ export function familyConfig(family: Family, self: Self, render: Render) {
         filter((c) => c.text !== lastText),
         map((c) => {
           lastText = c.text;
-          return { family, generation: ++generation, ...c, sha256: sha256(c.text) };
+          const config: FamilyConfig = {
+            family,
+            generation: ++generation,
+            ...c,
+            sha256: sha256(c.text),
+            ...(previous !== undefined ? { previous } : {}),
+            diff: diffPlans(previous, c.plan),
+          };
+          previous = c.plan;
+          return config;
         }),
       );
     });
