@@ -69,18 +69,18 @@ export const replayCommand: Command = {
       const out = values.out;
       for (const c of result.configs) {
         await mkdir(join(out, c.run), { recursive: true });
-        await writeFile(join(out, c.run, `${CONFIG_FILE[c.family]}.${c.generation}`), c.text);
+        await writeFile(join(out, c.run, `${CONFIG_FILE[c.family]}.${c.generation}`), c.bytes);
       }
       const lastRun = result.runs[result.runs.length - 1];
       for (const f of FAMILIES) {
         const last = [...result.configs].reverse().find((c) => c.family === f && c.run === lastRun);
-        if (last) await writeFile(join(out, CONFIG_FILE[f]), last.text);
+        if (last) await writeFile(join(out, CONFIG_FILE[f]), last.bytes);
       }
     }
     if (values.json) {
       process.stdout.write(
         JSON.stringify(
-          { files, runs: result.runs, problems: result.problems, configs: result.configs.map(({ text: _t, ...c }) => ({ ...c, verified: c.journaled === c.sha256 })) },
+          { files, runs: result.runs, problems: result.problems, configs: result.configs.map(({ bytes: _b, ...c }) => ({ ...c, verified: c.journaled === c.sha256 })) },
           null,
           2,
         ) + '\n',

@@ -29,7 +29,7 @@ function describe(err: unknown): string {
 
 /** Returns a function that applies one request and yields its outcomes. */
 export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGenerator<OutcomeEvent> {
-  let installed: string | undefined;
+  let installed: Buffer | undefined;
   let loaded = false;
   const outcome = (
     generation: number,
@@ -50,13 +50,13 @@ export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGene
   });
 
   return async function* apply(req) {
-    const { text, generation } = req.config;
+    const { bytes, generation } = req.config;
     installed ??= await readInstalled(o.configDir, o.family);
-    if (installed !== text) {
+    if (installed === undefined || !installed.equals(bytes)) {
       let t0 = performance.now();
       let stage: string;
       try {
-        stage = await writeStage(o.configDir, o.family, text);
+        stage = await writeStage(o.configDir, o.family, bytes);
       } catch (err) {
         yield outcome(generation, 'write', false, performance.now() - t0, describe(err), true);
         return;
@@ -78,7 +78,7 @@ export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGene
         yield outcome(generation, 'install', false, performance.now() - t0, describe(err), true);
         return;
       }
-      installed = text;
+      installed = bytes;
       loaded = false;
       yield outcome(generation, 'install', true, performance.now() - t0, configPath(o.configDir, o.family));
     } else if (loaded && req.reason === 'changed') {

@@ -11,11 +11,13 @@ import { CONFIG_FILE } from '../core/render.js';
 export const configPath = (dir: string, family: Family): string => join(dir, CONFIG_FILE[family]);
 export const stagePath = (dir: string, family: Family): string => join(dir, `.${CONFIG_FILE[family]}.stage`);
 
-async function writeSynced(path: string, text: string): Promise<void> {
+/** A config's bytes; text is ASCII (render refuses anything else), so single-byte encoding is a plain copy. */
+const bytesOf = (config: Buffer | string): Buffer => (typeof config === 'string' ? Buffer.from(config, 'latin1') : config);
+
+async function writeSynced(path: string, config: Buffer | string): Promise<void> {
   const fh = await open(path, 'w', 0o644);
   try {
-    // Rendered configs are ASCII (render refuses anything else): single-byte encoding is a plain copy.
-    await fh.writeFile(text, 'latin1');
+    await fh.writeFile(bytesOf(config));
     await fh.chmod(0o644);
     await fh.sync();
   } finally {
@@ -33,11 +35,11 @@ async function syncDir(dir: string): Promise<void> {
 }
 
 /** Write the stage file for a family and return its path. */
-export async function writeStage(dir: string, family: Family, text: string): Promise<string> {
+export async function writeStage(dir: string, family: Family, config: Buffer | string): Promise<string> {
   await mkdir(dir, { recursive: true });
   const path = stagePath(dir, family);
   try {
-    await writeSynced(path, text);
+    await writeSynced(path, config);
   } catch (err) {
     await rm(path, { force: true }).catch(() => undefined);
     throw err;
@@ -56,17 +58,17 @@ export async function discardStage(dir: string, family: Family): Promise<void> {
 }
 
 /** The installed config, or undefined when there is none yet. */
-export async function readInstalled(dir: string, family: Family): Promise<string | undefined> {
+export async function readInstalled(dir: string, family: Family): Promise<Buffer | undefined> {
   try {
-    return await readFile(configPath(dir, family), 'utf8');
+    return await readFile(configPath(dir, family));
   } catch {
     return undefined;
   }
 }
 
 /** Write a config directly (the one-shot `render` command, after its own check). */
-export async function writeConfig(dir: string, family: Family, text: string): Promise<string> {
-  await writeStage(dir, family, text);
+export async function writeConfig(dir: string, family: Family, config: Buffer | string): Promise<string> {
+  await writeStage(dir, family, config);
   await installStage(dir, family);
   return configPath(dir, family);
 }

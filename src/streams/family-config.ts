@@ -14,8 +14,11 @@ export interface FamilyConfig {
   /** Counts distinct texts of this family: 1 for the first config. */
   readonly generation: number;
   readonly plan: FamilyPlan;
+  /** The file's bytes (ASCII): hashed, compared and written as they are. */
+  readonly bytes: Buffer;
+  /** The same as text, decoded on first use (CLI, tests; the agent's own path never needs it). */
   readonly text: string;
-  /** sha256 of `text` (hex), computed once: logs, journal and replay compare generations by it. */
+  /** sha256 of the bytes (hex), computed once: logs, journal and replay compare generations by it. */
   readonly sha256: string;
   /** The plan of the previous config of this family (undefined for the first). */
   readonly previous?: FamilyPlan;
@@ -23,8 +26,18 @@ export interface FamilyConfig {
   readonly diff: PlanDiff;
 }
 
-/** sha256 of a rendered config; configs are ASCII, so single-byte encoding gives the UTF-8 bytes, cheaply. */
-export const sha256 = (text: string): string => createHash('sha256').update(text, 'latin1').digest('hex');
+/** sha256 of a rendered config (its bytes, or its ASCII text), as `sha256sum` prints it. */
+export const sha256 = (config: Buffer | string): string =>
+  createHash('sha256').update(typeof config === 'string' ? Buffer.from(config, 'latin1') : config).digest('hex');
+
+/** A FamilyConfig whose `text` is decoded from its bytes once, when asked for. */
+function withText<T extends { bytes: Buffer }>(config: T): T & { readonly text: string } {
+  let text: string | undefined;
+  return Object.defineProperty(config, 'text', {
+    enumerable: false,
+    get: () => (text ??= config.bytes.toString('latin1')),
+  }) as T & { readonly text: string };
+}
 
 /** Everything but the sessions that a template formats. */
 const sameHeader = (a: FamilyPlan, b: FamilyPlan): boolean =>
@@ -40,7 +53,7 @@ export function familyConfig(family: Family, self: Self, render: Render) {
   return (settled$: Observable<FoldResult>): Observable<FamilyConfig> =>
     defer(() => {
       let generation = 0;
-      let lastText: string | undefined;
+      let lastBytes: Buffer | undefined;
       let lastGen = -1;
       let lastPlan: FamilyPlan | undefined;
       let previous: FamilyPlan | undefined;
@@ -59,18 +72,18 @@ export function familyConfig(family: Family, self: Self, render: Render) {
           if (!same) lastPlan = plan;
           return !same;
         }),
-        map(({ revision, plan }) => ({ revision, plan, text: render(plan) })),
-        filter((c) => c.text !== lastText),
+        map(({ revision, plan }) => ({ revision, plan, bytes: render(plan) })),
+        filter((c) => lastBytes === undefined || !c.bytes.equals(lastBytes)),
         map((c) => {
-          lastText = c.text;
-          const config: FamilyConfig = {
+          lastBytes = c.bytes;
+          const config: FamilyConfig = withText({
             family,
             generation: ++generation,
             ...c,
-            sha256: sha256(c.text),
+            sha256: sha256(c.bytes),
             ...(previous !== undefined ? { previous } : {}),
             diff: diffPlans(previous, c.plan),
-          };
+          });
           previous = c.plan;
           return config;
         }),

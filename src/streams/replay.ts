@@ -17,7 +17,7 @@ export interface ReplayedConfig {
   readonly family: Family;
   readonly generation: number;
   readonly revision: number;
-  readonly text: string;
+  readonly bytes: Buffer;
   readonly sha256: string;
   /** The sha256 the agent journaled for this generation, when the journal has it. */
   readonly journaled?: string;
@@ -49,7 +49,7 @@ class RunReplay {
       // After a checkpoint, the first config is the checkpoint's own generation again.
       const offset = (base[family] ?? 0) > 0 ? (base[family] ?? 0) - 1 : 0;
       this.settled.pipe(familyConfig(family, self, render)).subscribe((c) =>
-        out.push({ run, family, generation: c.generation + offset, revision: c.revision, text: c.text, sha256: c.sha256 }),
+        out.push({ run, family, generation: c.generation + offset, revision: c.revision, bytes: c.bytes, sha256: c.sha256 }),
       );
     }
   }

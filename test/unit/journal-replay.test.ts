@@ -80,8 +80,8 @@ describe('journal and replay', () => {
     expect(result.problems).toEqual([]);
     expect(result.configs.length).toBe(emitted.size);
     for (const c of result.configs) {
-      expect(c.text, `${c.family} ${c.generation}`).toBe(emitted.get(`${c.family} ${c.generation}`));
-      expect(c.journaled).toBe(sha256(c.text));
+      expect(c.bytes.toString('latin1'), `${c.family} ${c.generation}`).toBe(emitted.get(`${c.family} ${c.generation}`));
+      expect(c.journaled).toBe(sha256(c.bytes));
     }
     // Every rotated file but the first starts with a checkpoint.
     const firsts = files.map((f) => parseJournalLine(readFileSync(join(dir, f), 'utf8').split('\n')[0]!).type);
@@ -100,7 +100,7 @@ describe('journal and replay', () => {
     const result = replayJournal(records, render);
     expect(result.problems).toEqual([]);
     expect(result.configs.length).toBeGreaterThan(0);
-    for (const c of result.configs) expect(c.text).toBe(emitted.get(`${c.family} ${c.generation}`));
+    for (const c of result.configs) expect(c.bytes.toString('latin1')).toBe(emitted.get(`${c.family} ${c.generation}`));
     // The newest generation of each family is among them.
     for (const f of FAMILIES) {
       const newest = Math.max(...[...emitted.keys()].filter((k) => k.startsWith(f)).map((k) => Number(k.split(' ')[1])));
