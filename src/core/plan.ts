@@ -156,8 +156,8 @@ const sameFrame = (a: Frame, b: Frame): boolean =>
 /** The client session (if any) for one neighbour address, and the conflicts resolved to get it. */
 function clientAt(state: State, family: Family, frame: Frame, addr: string): { session?: Session; notes: string[] } {
   const offers: Candidate[] = [];
-  for (const node of state.nodesByIp[family].get(addr) ?? []) {
-    for (const [key, p] of state.hostPeersByNode[family].get(node) ?? []) {
+  for (const [node] of state.nodesByIp[family].get(addr)) {
+    for (const [key, p] of state.hostPeersByNode[family].get(node)) {
       if (p.ip === frame.me) offers.push({ as: p.as, node, specific: true, key });
     }
     if (frame.globalAs !== undefined) offers.push({ as: frame.globalAs, node, specific: false, key: '' });
@@ -195,7 +195,7 @@ function clientAt(state: State, family: Family, frame: Frame, addr: string): { s
 /** The note for a node that names us as its peer but has no usable address. */
 function nodeNote(state: State, family: Family, me: string, node: string): string | undefined {
   if (state.hostIps[family].has(node)) return undefined;
-  for (const p of state.hostPeersByNode[family].get(node)?.values() ?? []) {
+  for (const [, p] of state.hostPeersByNode[family].get(node)) {
     if (p.ip === me) return `node ${node} peers with this RR but has no valid ip_addr_${family}`;
   }
   return undefined;

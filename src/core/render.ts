@@ -7,18 +7,19 @@
  * never as one big string. Sessions are immutable and keep their identity
  * while unchanged (derivePlan), so each is formatted once; consecutive
  * sessions are grouped into chunks whose bytes are kept, and a new config is
- * one copy of its chunks, of which a single change rebuilds one.
+ * the list of its chunks, of which a single change rebuilds one.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import nunjucks from 'nunjucks';
+import type { ConfigBytes } from './config-bytes.js';
 import type { Family } from './events.js';
 import type { FamilyPlan, Session } from './plan.js';
 
 export const CONFIG_FILE: Record<Family, string> = { v4: 'bird.cfg', v6: 'bird6.cfg' };
 
-export type Render = (plan: FamilyPlan) => Buffer;
+export type Render = (plan: FamilyPlan) => ConfigBytes;
 
 /** Where the session blocks go in the file template's output. */
 const SESSIONS = '\u0000sessions\u0000';
@@ -59,19 +60,24 @@ export function defaultTemplateDir(): string {
 
 interface Block {
   bytes: Buffer;
+  /** The session ends a chunk (endsChunk). */
   readonly last: boolean;
 }
 
 interface Chunk {
   readonly members: readonly Session[];
   readonly bytes: Buffer;
+  /** Ends with a session that ends a chunk; otherwise it was the plan's tail. */
+  readonly closed: boolean;
 }
 
-const sameMembers = (a: readonly Session[], b: readonly Session[]): boolean => {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-};
+/** The chunk's members are sessions[at..], the same objects. */
+function holds(chunk: Chunk, sessions: readonly Session[], at: number): boolean {
+  const m = chunk.members;
+  if (at + m.length > sessions.length) return false;
+  for (let i = 0; i < m.length; i++) if (m[i] !== sessions[at + i]) return false;
+  return chunk.closed || at + m.length === sessions.length;
+}
 
 export function createRenderer(templateDir: string = defaultTemplateDir()): Render {
   const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(templateDir), {
@@ -94,13 +100,20 @@ export function createRenderer(templateDir: string = defaultTemplateDir()): Rend
     }
     return b;
   };
-  // A chunk is found by its last session and reused when its members are the same objects.
+  // A chunk is found by its first session and reused while it holds the same session objects.
   const chunks = new WeakMap<Session, Chunk>();
-  const chunk = (members: Session[]): Buffer => {
-    const last = members[members.length - 1]!;
-    const known = chunks.get(last);
-    if (known !== undefined && sameMembers(known.members, members)) return known.bytes;
-    const bytes = Buffer.concat(members.map((s) => block(s).bytes));
+  const build = (sessions: readonly Session[], from: number): Chunk => {
+    const members: Session[] = [];
+    const parts: Buffer[] = [];
+    let closed = false;
+    for (let i = from; i < sessions.length && !closed; i++) {
+      const b = block(sessions[i]!);
+      if (i > from) chunks.delete(sessions[i]!); // no longer starts a chunk (a boundary before it went)
+      members.push(sessions[i]!);
+      parts.push(b.bytes);
+      closed = b.last;
+    }
+    const bytes = Buffer.concat(parts);
     // The members' blocks become views of the chunk: one copy of the bytes stays in memory.
     let at = 0;
     for (const s of members) {
@@ -108,25 +121,24 @@ export function createRenderer(templateDir: string = defaultTemplateDir()): Rend
       b.bytes = bytes.subarray(at, at + b.bytes.length);
       at += b.bytes.length;
     }
-    chunks.set(last, { members, bytes });
-    return bytes;
+    const chunk = { members, bytes, closed };
+    chunks.set(members[0]!, chunk);
+    return chunk;
   };
 
   return (plan) => {
     const frame = compiled[plan.family].render({ plan, sessions: SESSIONS });
     const at = frame.indexOf(SESSIONS);
-    if (at < 0) return ascii(frame);
+    if (at < 0) return [ascii(frame)];
     const parts = [ascii(frame.slice(0, at))];
-    let members: Session[] = [];
-    for (const s of plan.sessions) {
-      members.push(s);
-      if (block(s).last) {
-        parts.push(chunk(members));
-        members = [];
-      }
+    const sessions = plan.sessions;
+    for (let i = 0; i < sessions.length; ) {
+      const known = chunks.get(sessions[i]!);
+      const chunk = known !== undefined && holds(known, sessions, i) ? known : build(sessions, i);
+      parts.push(chunk.bytes);
+      i += chunk.members.length;
     }
-    if (members.length > 0) parts.push(chunk(members));
     parts.push(ascii(frame.slice(at + SESSIONS.length)));
-    return Buffer.concat(parts);
+    return parts;
   };
 }

@@ -9,6 +9,7 @@
  */
 import { classifyKey, parseEntry, type Entry } from './keyspace.js';
 import { FAMILIES, type EtcdBatch, type EtcdEvent, type Family } from './events.js';
+import { SmallIndex } from './small-index.js';
 
 type Of<K extends Entry['kind']> = Extract<Entry, { kind: K }>;
 type PerFamily<T> = Record<Family, T>;
@@ -32,9 +33,9 @@ export interface State {
   /** peer (RR) address -> key -> node-specific peering that names it. */
   readonly hostPeersByIp: PerFamily<Map<string, Map<string, Of<'hostPeer'>>>>;
   /** node -> key -> its node-specific peerings, per family. */
-  readonly hostPeersByNode: PerFamily<Map<string, Map<string, Of<'hostPeer'>>>>;
-  /** address -> the nodes that have it, per family. */
-  readonly nodesByIp: PerFamily<Map<string, Set<string>>>;
+  readonly hostPeersByNode: PerFamily<SmallIndex<string, Of<'hostPeer'>>>;
+  /** address -> the nodes that have it (node -> node), per family. */
+  readonly nodesByIp: PerFamily<SmallIndex<string, string>>;
   /** Bumped whenever something that can change a family's plan changes. */
   readonly gens: PerFamily<number>;
   /** What changed since a planner last took it (see takeDirty). */
@@ -89,8 +90,8 @@ export function createState(): State {
     globalPeers: perFamily(() => new Map()),
     hostIps: perFamily(() => new Map()),
     hostPeersByIp: perFamily(() => new Map()),
-    hostPeersByNode: perFamily(() => new Map()),
-    nodesByIp: perFamily(() => new Map()),
+    hostPeersByNode: perFamily(() => new SmallIndex()),
+    nodesByIp: perFamily(() => new SmallIndex()),
     gens: { v4: 0, v6: 0 },
     dirty: perFamily(emptyDirty),
   };
@@ -102,12 +103,14 @@ function touch(state: State, entry: Entry): void {
       return;
     case 'hostIp': {
       const d = state.dirty[entry.family];
+      if (d.structural) break; // the planner re-decides everything anyway (the initial snapshot, a resync)
       d.addrs.add(entry.ip);
       d.nodes.add(entry.node);
       break;
     }
     case 'hostPeer': {
       const d = state.dirty[entry.family];
+      if (d.structural) break;
       const ip = state.hostIps[entry.family].get(entry.node);
       if (ip !== undefined) d.addrs.add(ip);
       d.nodes.add(entry.node);
@@ -126,16 +129,6 @@ function touch(state: State, entry: Entry): void {
   else for (const f of FAMILIES) state.gens[f]++;
 }
 
-function addTo<K, V>(map: Map<K, Set<V>>, k: K, v: V, add: boolean): void {
-  let set = map.get(k);
-  if (add) {
-    if (!set) map.set(k, (set = new Set()));
-    set.add(v);
-  } else if (set) {
-    set.delete(v);
-    if (set.size === 0) map.delete(k);
-  }
-}
 
 function keyed<K, V>(map: Map<K, Map<string, V>>, k: K, key: string, v: V, add: boolean): void {
   let inner = map.get(k);
@@ -161,11 +154,13 @@ function index(state: State, key: string, entry: Entry, add: boolean): void {
     case 'hostIp':
       if (add) state.hostIps[entry.family].set(entry.node, entry.ip);
       else state.hostIps[entry.family].delete(entry.node);
-      addTo(state.nodesByIp[entry.family], entry.ip, entry.node, add);
+      if (add) state.nodesByIp[entry.family].set(entry.ip, entry.node, entry.node);
+      else state.nodesByIp[entry.family].delete(entry.ip, entry.node);
       break;
     case 'hostPeer':
       keyed(state.hostPeersByIp[entry.family], entry.ip, key, entry, add);
-      keyed(state.hostPeersByNode[entry.family], entry.node, key, entry, add);
+      if (add) state.hostPeersByNode[entry.family].set(entry.node, key, entry);
+      else state.hostPeersByNode[entry.family].delete(entry.node, key);
       break;
     case 'globalAs':
       state.globalAs = add ? entry.as : undefined;

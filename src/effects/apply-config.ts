@@ -6,6 +6,7 @@
  */
 import type { Family, OutcomeEvent, EffectStep } from '../core/events.js';
 import type { ApplyRequest } from '../streams/apply-requests.js';
+import { sameBytes, type ConfigBytes } from '../core/config-bytes.js';
 import { birdCheck, birdConfigure } from './bird-control.js';
 import { discardStage, installStage, readInstalled, writeStage, configPath } from './config-files.js';
 
@@ -29,7 +30,8 @@ function describe(err: unknown): string {
 
 /** Returns a function that applies one request and yields its outcomes. */
 export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGenerator<OutcomeEvent> {
-  let installed: Buffer | undefined;
+  /** What the installed file holds: read once from disk, then the parts this applier installed. */
+  let installed: Buffer | ConfigBytes | undefined;
   let loaded = false;
   const outcome = (
     generation: number,
@@ -50,13 +52,13 @@ export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGene
   });
 
   return async function* apply(req) {
-    const { bytes, generation } = req.config;
+    const { parts, generation } = req.config;
     installed ??= await readInstalled(o.configDir, o.family);
-    if (installed === undefined || !installed.equals(bytes)) {
+    if (installed === undefined || !sameBytes(installed, parts)) {
       let t0 = performance.now();
       let stage: string;
       try {
-        stage = await writeStage(o.configDir, o.family, bytes);
+        stage = await writeStage(o.configDir, o.family, parts);
       } catch (err) {
         yield outcome(generation, 'write', false, performance.now() - t0, describe(err), true);
         return;
@@ -78,7 +80,7 @@ export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGene
         yield outcome(generation, 'install', false, performance.now() - t0, describe(err), true);
         return;
       }
-      installed = bytes;
+      installed = parts;
       loaded = false;
       yield outcome(generation, 'install', true, performance.now() - t0, configPath(o.configDir, o.family));
     } else if (loaded && req.reason === 'changed') {

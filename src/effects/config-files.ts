@@ -6,18 +6,36 @@
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Family } from '../core/events.js';
+import { byteLength, joinBytes, type ConfigBytes } from '../core/config-bytes.js';
 import { CONFIG_FILE } from '../core/render.js';
 
 export const configPath = (dir: string, family: Family): string => join(dir, CONFIG_FILE[family]);
 export const stagePath = (dir: string, family: Family): string => join(dir, `.${CONFIG_FILE[family]}.stage`);
 
-/** A config's bytes; text is ASCII (render refuses anything else), so single-byte encoding is a plain copy. */
-const bytesOf = (config: Buffer | string): Buffer => (typeof config === 'string' ? Buffer.from(config, 'latin1') : config);
+/** A config's bytes: text is ASCII (render refuses anything else), so single-byte encoding is a plain copy. */
+const partsOf = (config: ConfigBytes | Buffer | string): ConfigBytes =>
+  typeof config === 'string' ? [Buffer.from(config, 'latin1')] : Buffer.isBuffer(config) ? [config] : config;
 
-async function writeSynced(path: string, config: Buffer | string): Promise<void> {
+/** At most this many parts per writev (the system's IOV_MAX is 1024). */
+const PARTS_PER_WRITE = 512;
+
+async function writeSynced(path: string, config: ConfigBytes | Buffer | string): Promise<void> {
+  const parts = partsOf(config);
   const fh = await open(path, 'w', 0o644);
   try {
-    await fh.writeFile(bytesOf(config));
+    for (let i = 0; i < parts.length; i += PARTS_PER_WRITE) {
+      let batch = parts.slice(i, i + PARTS_PER_WRITE);
+      let want = byteLength(batch);
+      for (;;) {
+        const { bytesWritten } = await fh.writev(batch);
+        if (bytesWritten === want) break;
+        if (bytesWritten <= 0) throw new Error(`short write to ${path}`);
+        // A short write (rare on a regular file): go on from where it stopped.
+        const rest = joinBytes(batch).subarray(bytesWritten);
+        batch = [rest];
+        want = rest.length;
+      }
+    }
     await fh.chmod(0o644);
     await fh.sync();
   } finally {
@@ -35,7 +53,7 @@ async function syncDir(dir: string): Promise<void> {
 }
 
 /** Write the stage file for a family and return its path. */
-export async function writeStage(dir: string, family: Family, config: Buffer | string): Promise<string> {
+export async function writeStage(dir: string, family: Family, config: ConfigBytes | Buffer | string): Promise<string> {
   await mkdir(dir, { recursive: true });
   const path = stagePath(dir, family);
   try {
@@ -67,7 +85,7 @@ export async function readInstalled(dir: string, family: Family): Promise<Buffer
 }
 
 /** Write a config directly (the one-shot `render` command, after its own check). */
-export async function writeConfig(dir: string, family: Family, config: Buffer | string): Promise<string> {
+export async function writeConfig(dir: string, family: Family, config: ConfigBytes | Buffer | string): Promise<string> {
   await writeStage(dir, family, config);
   await installStage(dir, family);
   return configPath(dir, family);

@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import { defer, filter, map, type Observable } from 'rxjs';
 import type { Family } from '../core/events.js';
 import type { FamilyPlan, Self } from '../core/plan.js';
 import { createPlanMemo, derivePlan } from '../core/plan.js';
 import { diffPlans, type PlanDiff } from '../core/plan-diff.js';
 import type { Render } from '../core/render.js';
+import { joinBytes, sameBytes, sha256Of, type ConfigBytes } from '../core/config-bytes.js';
 import type { FoldResult } from '../core/state.js';
 
 /** One family's rendered config, with the plan and revision it came from. */
@@ -14,9 +14,10 @@ export interface FamilyConfig {
   /** Counts distinct texts of this family: 1 for the first config. */
   readonly generation: number;
   readonly plan: FamilyPlan;
-  /** The file's bytes (ASCII): hashed, compared and written as they are. */
+  /** The file's bytes (ASCII) as rendered, in parts: hashed, compared and written as they are. */
+  readonly parts: ConfigBytes;
+  /** The same as one buffer, and as text: joined on first use (CLI, replay, tests; not the agent's path). */
   readonly bytes: Buffer;
-  /** The same as text, decoded on first use (CLI, tests; the agent's own path never needs it). */
   readonly text: string;
   /** sha256 of the bytes (hex), computed once: logs, journal and replay compare generations by it. */
   readonly sha256: string;
@@ -27,16 +28,15 @@ export interface FamilyConfig {
 }
 
 /** sha256 of a rendered config (its bytes, or its ASCII text), as `sha256sum` prints it. */
-export const sha256 = (config: Buffer | string): string =>
-  createHash('sha256').update(typeof config === 'string' ? Buffer.from(config, 'latin1') : config).digest('hex');
+export const sha256 = (config: Buffer | string): string => sha256Of([typeof config === 'string' ? Buffer.from(config, 'latin1') : config]);
 
-/** A FamilyConfig whose `text` is decoded from its bytes once, when asked for. */
-function withText<T extends { bytes: Buffer }>(config: T): T & { readonly text: string } {
+/** A config whose `bytes` and `text` are joined from its parts once, when asked for. */
+function joinedOnDemand<T extends { parts: ConfigBytes }>(config: T): T & { readonly bytes: Buffer; readonly text: string } {
+  let bytes: Buffer | undefined;
   let text: string | undefined;
-  return Object.defineProperty(config, 'text', {
-    enumerable: false,
-    get: () => (text ??= config.bytes.toString('latin1')),
-  }) as T & { readonly text: string };
+  Object.defineProperty(config, 'bytes', { enumerable: false, get: () => (bytes ??= joinBytes(config.parts)) });
+  Object.defineProperty(config, 'text', { enumerable: false, get: () => (text ??= (bytes ??= joinBytes(config.parts)).toString('latin1')) });
+  return config as T & { readonly bytes: Buffer; readonly text: string };
 }
 
 /** Everything but the sessions that a template formats. */
@@ -53,7 +53,7 @@ export function familyConfig(family: Family, self: Self, render: Render) {
   return (settled$: Observable<FoldResult>): Observable<FamilyConfig> =>
     defer(() => {
       let generation = 0;
-      let lastBytes: Buffer | undefined;
+      let lastParts: ConfigBytes | undefined;
       let lastGen = -1;
       let lastPlan: FamilyPlan | undefined;
       let previous: FamilyPlan | undefined;
@@ -72,15 +72,15 @@ export function familyConfig(family: Family, self: Self, render: Render) {
           if (!same) lastPlan = plan;
           return !same;
         }),
-        map(({ revision, plan }) => ({ revision, plan, bytes: render(plan) })),
-        filter((c) => lastBytes === undefined || !c.bytes.equals(lastBytes)),
+        map(({ revision, plan }) => ({ revision, plan, parts: render(plan) })),
+        filter((c) => lastParts === undefined || !sameBytes(lastParts, c.parts)),
         map((c) => {
-          lastBytes = c.bytes;
-          const config: FamilyConfig = withText({
+          lastParts = c.parts;
+          const config: FamilyConfig = joinedOnDemand({
             family,
             generation: ++generation,
             ...c,
-            sha256: sha256(c.bytes),
+            sha256: sha256Of(c.parts),
             ...(previous !== undefined ? { previous } : {}),
             diff: diffPlans(previous, c.plan),
           });

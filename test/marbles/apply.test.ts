@@ -10,7 +10,7 @@ import { applyLoop } from '../../src/streams/apply-loop.js';
 
 const scheduler = () => new TestScheduler((a, b) => expect(a).toEqual(b));
 const cfg = (generation: number): FamilyConfig =>
-  ({ family: 'v4', generation, revision: generation, bytes: Buffer.from(`t${generation}`), plan: {} as never }) as unknown as FamilyConfig;
+  ({ family: 'v4', generation, revision: generation, parts: [Buffer.from(`t${generation}`)], plan: {} as never }) as unknown as FamilyConfig;
 
 describe('applyLoop', () => {
   const never = () => false;

@@ -11,7 +11,7 @@ import { kv } from '../support/state.js';
 
 const scheduler = () => new TestScheduler((a, b) => expect(a).toEqual(b));
 const self = { ip: '10.0.0.1', ip6: 'fd00::1' };
-const render = (p: FamilyPlan): Buffer => Buffer.from(p.sessions.map((s) => s.name).join(',') || '-');
+const render = (p: FamilyPlan): Buffer[] => [Buffer.from(p.sessions.map((s) => s.name).join(',') || '-')];
 let rev = 0;
 const batch = (...events: Array<Omit<EtcdEvent, 'revision'>>): EtcdBatch => {
   rev++;

@@ -164,7 +164,7 @@ describe('fuzzing the pure core', () => {
         }
         for (const f of FAMILIES) {
           const plan = derivePlan(state, f, SELF);
-          const text = render(plan).toString('latin1');
+          const text = Buffer.concat(render(plan)).toString('latin1');
           sessions += plan.sessions.length;
           const bad = grammarViolations(text, f);
           if (bad.length > 0) throw new Error(`${f} config has lines outside the grammar: ${JSON.stringify(bad.slice(0, 5))}\n${text}`);

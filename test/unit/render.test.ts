@@ -9,7 +9,7 @@ import { seedNode6, seedRr, seedRr6, seedTopology } from '../support/seed.js';
 import { kv, stateOf } from '../support/state.js';
 
 const renderBytes = createRenderer();
-const render = (plan: Parameters<typeof renderBytes>[0]): string => renderBytes(plan).toString('latin1');
+const render = (plan: Parameters<typeof renderBytes>[0]): string => Buffer.concat(renderBytes(plan)).toString('latin1');
 const dir = mkdtempSync(join(tmpdir(), 'rr-render-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
