@@ -20,17 +20,31 @@ export function sha256Of(parts: ConfigBytes): string {
   return h.digest('hex');
 }
 
-/** Whether `whole` (e.g. the file on disk) or another config holds exactly these bytes. */
-export function sameBytes(whole: Buffer | ConfigBytes, parts: ConfigBytes): boolean {
-  if (!Buffer.isBuffer(whole)) {
-    if (whole.length === parts.length && whole.every((p, i) => p === parts[i])) return true; // same chunks: the usual case
-    whole = joinBytes(whole);
-  }
-  if (whole.length !== byteLength(parts)) return false;
-  let at = 0;
-  for (const p of parts) {
-    if (whole.compare(p, 0, p.length, at, at + p.length) !== 0) return false;
-    at += p.length;
+/** Whether `a` (e.g. the file on disk, or the previous config) holds exactly the bytes of `b`, however each is split. */
+export function sameBytes(a: Buffer | ConfigBytes, b: ConfigBytes): boolean {
+  const as = Buffer.isBuffer(a) ? [a] : a;
+  if (as.length === b.length && as.every((p, i) => p === b[i])) return true; // the same chunks: the usual case
+  if (byteLength(as) !== byteLength(b)) return false;
+  // Walk both lists side by side, comparing the overlapping ranges in place (no joining).
+  let i = 0;
+  let j = 0;
+  let x = 0;
+  let y = 0;
+  while (i < as.length && j < b.length) {
+    const p = as[i]!;
+    const q = b[j]!;
+    const n = Math.min(p.length - x, q.length - y);
+    if (n > 0 && p.compare(q, y, y + n, x, x + n) !== 0) return false;
+    x += n;
+    y += n;
+    if (x === p.length) {
+      i++;
+      x = 0;
+    }
+    if (y === q.length) {
+      j++;
+      y = 0;
+    }
   }
   return true;
 }

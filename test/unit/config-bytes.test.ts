@@ -23,5 +23,9 @@ describe('config bytes in parts', () => {
     flipped[flipped.length - 3] = 0x41;
     expect(sameBytes(flipped, parts)).toBe(false); // same length, one byte differs
     expect(sameBytes([b('router id 1.2.3.5;\n'), ...parts.slice(1)], parts)).toBe(false);
+    expect(sameBytes([whole.subarray(0, 3), b(''), whole.subarray(3, 40), whole.subarray(40)], [whole.subarray(0, 30), whole.subarray(30)])).toBe(true);
+    const other = Buffer.from(whole);
+    other[35] = 0x5a;
+    expect(sameBytes([whole.subarray(0, 3), whole.subarray(3, 40), whole.subarray(40)], [other.subarray(0, 30), other.subarray(30)])).toBe(false);
   });
 });
