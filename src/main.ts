@@ -12,7 +12,6 @@ import { replayCommand } from './commands/replay.js';
 import { rrCommand } from './commands/rr.js';
 import { runCommand } from './commands/run.js';
 import { statusCommand } from './commands/status.js';
-import { CommandError } from './render-command.js';
 
 const COMMANDS: readonly Command[] = [runCommand, renderCommand, statusCommand, explainCommand, rrCommand, replayCommand];
 
@@ -48,6 +47,6 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof ConfigError || err instanceof UsageError) fail(2, err.message);
-  if (err instanceof CommandError || err instanceof CommandFailed) fail(1, err.message);
+  if (err instanceof CommandFailed) fail(1, err.message);
   fail(1, err instanceof Error ? err.message : String(err));
 });

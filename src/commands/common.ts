@@ -7,7 +7,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { firstValueFrom, map, timeout } from 'rxjs';
 import type { Etcd3 } from 'etcd3';
 import { PREFIX, type EtcdConfig } from '../core/config.js';
-import { applyBatch, createState, type State } from '../core/state.js';
+import { applyBatch, createState, type FoldResult } from '../core/state.js';
 import { createEtcdClient, describeEtcdError } from '../effects/etcd-client.js';
 import { etcdSource } from '../effects/etcd-source.js';
 
@@ -56,11 +56,14 @@ export async function withEtcd<T>(cfg: EtcdConfig, fn: (client: Etcd3) => Promis
   }
 }
 
-/** The keyspace folded from one snapshot, exactly as the agent folds its first batch. */
-export async function readState(client: Etcd3, endpoints: readonly string[]): Promise<State> {
+/**
+ * The keyspace folded from one snapshot, exactly as the agent folds its first
+ * batch: the state and the entries skipped as invalid.
+ */
+export async function readSnapshot(client: Etcd3, endpoints: readonly string[]): Promise<FoldResult> {
   const state = createState();
   let lastError = '';
-  await firstValueFrom(
+  return firstValueFrom(
     etcdSource(client, {
       prefix: PREFIX,
       onStatus: (s) => {
@@ -73,5 +76,4 @@ export async function readState(client: Etcd3, endpoints: readonly string[]): Pr
   ).catch((err: unknown) => {
     throw new CommandFailed(`cannot read etcd at ${endpoints.join(',')}: ${lastError || describeEtcdError(err)}`);
   });
-  return state;
 }

@@ -4,7 +4,7 @@
  */
 import { configFromEnv, PREFIX } from '../core/config.js';
 import { explainAddress, parseAnyAddress } from '../core/explain.js';
-import { parse, readState, UsageError, wantsHelp, withEtcd, type Command } from './common.js';
+import { parse, readSnapshot, UsageError, wantsHelp, withEtcd, type Command } from './common.js';
 
 const USAGE = `usage: routereflector explain ADDR [--json]
 
@@ -30,7 +30,7 @@ export const explainCommand: Command = {
     const a = parseAnyAddress(raw);
     if (!a) throw new UsageError(`${JSON.stringify(raw)} is not a usable IPv4 or IPv6 address`);
     const cfg = configFromEnv(env);
-    const state = await withEtcd(cfg.etcd, (client) => readState(client, cfg.etcd.endpoints));
+    const { state } = await withEtcd(cfg.etcd, (client) => readSnapshot(client, cfg.etcd.endpoints));
     const self = { ip: cfg.ip, ...(cfg.ip6 !== undefined ? { ip6: cfg.ip6 } : {}) };
     const e = explainAddress(state, PREFIX, self, a.family, a.address);
     if (values.json) {

@@ -1,8 +1,18 @@
-/** `routereflector render`: one etcd snapshot to both configs, then exit. */
-import { configFromEnv } from '../core/config.js';
-import { createLog } from '../effects/logger.js';
-import { renderOnce } from '../render-command.js';
-import { parse, wantsHelp, type Command } from './common.js';
+/**
+ * `routereflector render`: one snapshot of etcd to both config files, checked
+ * by BIRD unless --no-check, then exit. Exits non-zero with a clear message on
+ * failure.
+ */
+import { configFromEnv, type AgentConfig } from '../core/config.js';
+import { FAMILIES } from '../core/events.js';
+import { derivePlan } from '../core/plan.js';
+import { createRenderer } from '../core/render.js';
+import type { State } from '../core/state.js';
+import { birdCheck } from '../effects/bird-control.js';
+import { writeConfig, writeStage, discardStage } from '../effects/config-files.js';
+import { createEtcdClient } from '../effects/etcd-client.js';
+import { createLog, type Log } from '../effects/logger.js';
+import { CommandFailed, parse, readSnapshot, wantsHelp, type Command } from './common.js';
 
 const USAGE = `usage: routereflector render [--out DIR] [--no-check]
 
@@ -27,3 +37,33 @@ export const renderCommand: Command = {
     return 0;
   },
 };
+
+/** Both config files from one etcd snapshot; throws CommandFailed (exit 1) when etcd cannot be read or BIRD rejects a file. */
+export async function renderOnce(cfg: AgentConfig, opts: { out?: string; check: boolean }, log: Log): Promise<void> {
+  const client = createEtcdClient(cfg.etcd);
+  let state: State;
+  try {
+    const folded = await readSnapshot(client, cfg.etcd.endpoints);
+    for (const r of folded.rejected) log.warn('invalid entry skipped', { key: r.key, reason: r.reason, revision: folded.revision });
+    state = folded.state;
+  } finally {
+    await client.close();
+  }
+  const render = createRenderer();
+  const dir = opts.out ?? cfg.configDir;
+  const self = { ip: cfg.ip, ...(cfg.ip6 !== undefined ? { ip6: cfg.ip6 } : {}) };
+  for (const family of FAMILIES) {
+    const plan = derivePlan(state, family, self);
+    const text = render(plan);
+    if (opts.check) {
+      const stage = await writeStage(dir, family, text);
+      const res = await birdCheck({ bird: family === 'v4' ? cfg.birdBin : cfg.bird6Bin, file: stage, timeoutMs: 10_000 });
+      if (!res.ok) {
+        await discardStage(dir, family);
+        throw new CommandFailed(`BIRD rejected the ${family} config: ${res.message}`);
+      }
+    }
+    const path = await writeConfig(dir, family, text);
+    log.info('config written', { family, path, revision: state.revision, sessions: plan.sessions.length, checked: opts.check });
+  }
+}

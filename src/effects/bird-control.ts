@@ -218,66 +218,100 @@ export interface ProbeResult {
   reason?: string;
 }
 
+/** Why an exchange on a BIRD control socket failed. */
+export class BirdSocketError extends Error {
+  constructor(
+    /** The connect error's code (ENOENT, ECONNREFUSED, ...), `timeout`, `closed`, or `unexpected greeting: LINE`. */
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /**
- * Health probe without spawning a process: connect to the control socket,
- * read the greeting, send `show status`, read to the final reply line.
+ * One command on a BIRD control socket without spawning birdc: connect, wait
+ * for the greeting (`0001 `), send `command`, read to the final reply line (a
+ * code followed by a space). Resolves with every line after the greeting as
+ * BIRD sent it (codes and continuation lines kept, the final line last; see
+ * parseBirdcReplies); rejects with a BirdSocketError. The connection is
+ * closed either way.
  */
-export function probeSocket(socket: string, timeoutMs: number): Promise<ProbeResult> {
-  return new Promise<ProbeResult>((resolve) => {
+export function birdSocketCommand(socket: string, command: string, timeoutMs: number): Promise<string[]> {
+  return new Promise<string[]>((resolve, reject) => {
     let done = false;
+    let greeted = false;
     let buf = '';
-    let phase: 'greeting' | 'status' | 'stat' = 'greeting';
     const lines: string[] = [];
     const conn = net.createConnection({ path: socket });
-    const finish = (r: ProbeResult): void => {
+    const finish = (err?: BirdSocketError): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       conn.destroy();
-      resolve(r);
+      if (err) reject(err);
+      else resolve(lines);
     };
-    const timer = setTimeout(() => finish({ up: false, reason: 'timeout' }), timeoutMs);
+    const fail = (reason: string, detail = reason): void => finish(new BirdSocketError(reason, `${socket}: ${detail}`));
+    const timer = setTimeout(() => fail('timeout', `no reply to "${command}" in ${timeoutMs} ms`), timeoutMs);
     conn.setEncoding('utf8');
-    conn.on('error', (e: NodeJS.ErrnoException) => {
-      if (phase !== 'stat') finish({ up: false, reason: e.code ?? e.message });
-    });
-    conn.on('close', () => {
-      if (phase !== 'stat') finish({ up: false, reason: 'closed' });
-    });
+    conn.on('error', (e: NodeJS.ErrnoException) => fail(e.code ?? e.message, e.message));
+    conn.on('close', () => fail('closed', `connection closed before the reply to "${command}" ended`));
     conn.on('data', (chunk: string) => {
       buf += chunk;
       let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
+      while (!done && (nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        const m = /^(\d{4}) /.exec(line);
-        if (phase === 'greeting') {
-          if (!m) continue;
-          if (m[1] !== '0001') return finish({ up: false, reason: `unexpected greeting: ${line}` });
-          phase = 'status';
-          conn.write('show status\n');
+        const last = /^(\d{4}) /.exec(line); // a code and a space: the last line of a reply
+        if (!greeted) {
+          if (!last) continue;
+          if (last[1] !== '0001') return fail(`unexpected greeting: ${line}`);
+          greeted = true;
+          conn.write(`${command}\n`);
           continue;
         }
         lines.push(line);
-        if (!m) continue;
-        // Final line of the `show status` reply.
-        const replies = parseStatusLines(lines);
-        if (m[1] !== '0013') return finish({ up: false, reason: `unexpected reply: ${line}` });
-        if (/shutdown/i.test(replies.final)) return finish({ up: false, reason: 'shutting down' });
-        phase = 'stat';
-        conn.end();
-        void stat(socket, { bigint: true })
-          .then(
-            (st) => `ino=${st.ino.toString()},ctime=${st.ctimeNs.toString()}`,
-            () => 'sock=?',
-          )
-          // Not "Last reboot": BIRD derives it from its monotonic clock and it drifts by a second
-          // between calls. A restarted BIRD makes a new socket file: a new inode and ctime.
-          .then((sock) => finish({ up: true, instance: sock }));
-        return;
+        if (last) return finish();
       }
     });
   });
+}
+
+/**
+ * Health probe without spawning a process: `show status` on the control
+ * socket (birdSocketCommand), then the socket file's identity; all within
+ * `timeoutMs`.
+ */
+export async function probeSocket(socket: string, timeoutMs: number): Promise<ProbeResult> {
+  const t0 = performance.now();
+  let lines: string[];
+  try {
+    lines = await birdSocketCommand(socket, 'show status', timeoutMs);
+  } catch (e) {
+    if (e instanceof BirdSocketError) return { up: false, reason: e.reason };
+    throw e;
+  }
+  const last = lines[lines.length - 1] ?? '';
+  if (!last.startsWith('0013 ')) return { up: false, reason: `unexpected reply: ${last}` };
+  if (/shutdown/i.test(parseStatusLines(lines).final)) return { up: false, reason: 'shutting down' };
+  const up = stat(socket, { bigint: true })
+    .then(
+      (st) => `ino=${st.ino.toString()},ctime=${st.ctimeNs.toString()}`,
+      () => 'sock=?',
+    )
+    // Not "Last reboot": BIRD derives it from its monotonic clock and it drifts by a second
+    // between calls. A restarted BIRD makes a new socket file: a new inode and ctime.
+    .then((sock): ProbeResult => ({ up: true, instance: sock }));
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<ProbeResult>((resolve) => {
+    timer = setTimeout(() => resolve({ up: false, reason: 'timeout' }), Math.max(0, timeoutMs - (performance.now() - t0)));
+  });
+  try {
+    return await Promise.race([up, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function parseStatusLines(lines: string[]): { final: string } {

@@ -3,26 +3,19 @@
  * RR (in a network namespace, reading the files the agent writes) and real
  * BIRDs as Calico nodes peering with it.
  */
-import { readFileSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PREFIX } from '../../src/core/config.js';
-import { runAgent, stopAllAgents, type AgentProcess, type LogLine } from '../support/agent.js';
-import { birdc, sessionResets, startBird, waitEstablished, type BirdHandle } from '../support/bird.js';
-import { etcdctl, startEtcd, type EtcdProcess } from '../support/etcd.js';
-import { createLab, type Lab, type LabHost } from '../support/netns.js';
-import { nodeBirdConfig, peerName } from '../support/node-bird.js';
+import { stopAllAgents, type AgentProcess, type LogLine } from '../support/agent.js';
+import { birdc, sessionResets, waitEstablished, type BirdHandle } from '../support/bird.js';
+import { peerName } from '../support/node-bird.js';
 import { killAllTracked, removeDir, tempDir, waitFor } from '../support/processes.js';
+import { AS, N1, RR, RR6, createRrLab, shellScript, type RrLab } from '../support/rr-lab.js';
 
-const RR = '10.77.0.1';
-const RR6 = 'fd77::1';
-const N1 = '10.77.0.11';
 const N2 = '10.77.0.12';
-const AS = 64512;
 
-let etcd: EtcdProcess;
-let lab: Lab;
-let rrHost: LabHost;
+let lab: RrLab;
 let dir: string;
 let agent: AgentProcess;
 let rrBird: BirdHandle;
@@ -30,56 +23,29 @@ let rrBird6: BirdHandle;
 const nodes = new Map<string, BirdHandle>();
 let checkMarker: string;
 
-const put = (suffix: string, value: unknown) =>
-  etcdctl(etcd.endpoint, 'put', `${PREFIX}${suffix}`, typeof value === 'string' ? value : JSON.stringify(value));
-const del = (suffix: string) => etcdctl(etcd.endpoint, 'del', `${PREFIX}${suffix}`);
+const put = (suffix: string, value: unknown) => lab.put(suffix, value);
+const del = (suffix: string) => lab.del(suffix);
 const cfg = (name: 'bird.cfg' | 'bird6.cfg') => readFileSync(join(dir, name), 'utf8');
 const protocols = async (): Promise<string> => birdc(rrBird.socket, 'show protocols', 'v4');
 const isReload = (family: string) => (l: LogLine) => l.step === 'reload' && l.family === family && l.ok === true;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function startNode(name: string, ip: string): Promise<BirdHandle> {
-  const host = await lab.addHost(name, `${ip}/24`);
-  const bird = await startBird({
-    family: 'v4',
-    netns: host.netns,
-    config: nodeBirdConfig({ family: 'v4', routerId: ip, self: ip, rrs: [RR], as: AS, routes: [`10.77.${100 + nodes.size}.0/24`] }),
-  });
+  const bird = await lab.startNode(name, ip, `10.77.${100 + nodes.size}.0/24`);
   nodes.set(name, bird);
   return bird;
 }
 
 beforeAll(async () => {
   dir = tempDir('rr-agent');
-  etcd = await startEtcd();
-  lab = await createLab(`rra${process.pid % 10000}`);
-  rrHost = await lab.addHost('rr', `${RR}/24`, `${RR6}/64`);
+  lab = await createRrLab({ prefix: `rra${process.pid % 10000}` });
   // A wrapper around `bird -p` that fails while a marker file exists: a config the check rejects.
   checkMarker = join(dir, 'reject-next-check');
-  const wrapper = join(dir, 'bird-check.sh');
-  writeFileSync(wrapper, `#!/bin/sh\nif [ -e ${checkMarker} ]; then echo "bird: simulated rejection" >&2; exit 1; fi\nexec bird "$@"\n`);
-  chmodSync(wrapper, 0o755);
-
-  await put('/global/as_num', String(AS));
-  await put(`/rr_v4/${RR}`, { ip: RR, cluster_id: '1.0.0.1' });
-  await put(`/rr_v6/${RR6}`, { ip: RR6, cluster_id: '1.0.0.1' });
-  await put('/host/n1/ip_addr_v4', N1);
-  await put(`/host/n1/peer_v4/${RR}`, { ip: RR, as_num: AS });
-
-  agent = runAgent({
-    IP: RR,
-    IP6: RR6,
-    ETCD_ENDPOINTS: etcd.endpoint,
-    CONFIG_DIR: dir,
-    BIRD_SOCKET: join(dir, 'bird.ctl'),
-    BIRD6_SOCKET: join(dir, 'bird6.ctl'),
-    BIRD_BIN: wrapper,
-    PROBE_INTERVAL_MS: '200',
-  });
-  await agent.waitForLine((l) => l.msg === 'install ok' && l.family === 'v4', 'first bird.cfg installed');
-  await agent.waitForLine((l) => l.msg === 'install ok' && l.family === 'v6', 'first bird6.cfg installed');
-  rrBird = await startBird({ family: 'v4', netns: rrHost.netns, dir, name: 'bird', config: cfg('bird.cfg') });
-  rrBird6 = await startBird({ family: 'v6', netns: rrHost.netns, dir, name: 'bird6', config: cfg('bird6.cfg') });
+  const wrapper = shellScript(dir, 'bird-check.sh', `if [ -e ${checkMarker} ]; then echo "bird: simulated rejection" >&2; exit 1; fi\nexec bird "$@"\n`);
+  const rr = await lab.startRr({ dir, env: { BIRD_BIN: wrapper }, withBird6: true });
+  agent = rr.agent;
+  rrBird = rr.bird;
+  rrBird6 = rr.bird6!;
   await startNode('n1', N1);
   await waitEstablished(rrBird.socket, 'Node_10_77_0_11');
 }, 120_000);
@@ -88,7 +54,6 @@ afterAll(async () => {
   await stopAllAgents();
   await killAllTracked();
   await lab?.destroy();
-  await etcd?.stop();
   if (dir) await removeDir(dir);
 });
 

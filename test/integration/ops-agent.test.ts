@@ -8,32 +8,20 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PREFIX } from '../../src/core/config.js';
-import { MAIN, runAgent, stopAllAgents, type AgentProcess, type LogLine } from '../support/agent.js';
-import { startBird, waitEstablished, type BirdHandle } from '../support/bird.js';
-import { etcdctl, startEtcd, type EtcdProcess } from '../support/etcd.js';
-import { createLab, type Lab, type LabHost } from '../support/netns.js';
-import { nodeBirdConfig } from '../support/node-bird.js';
+import { MAIN, stopAllAgents, type AgentProcess, type LogLine } from '../support/agent.js';
+import { waitEstablished, type BirdHandle } from '../support/bird.js';
 import { killAllTracked, removeDir, tempDir, waitFor } from '../support/processes.js';
+import { AS, N1, RR, RR6, createRrLab, type RrLab } from '../support/rr-lab.js';
 
-const RR = '10.77.0.1';
-const RR6 = 'fd77::1';
-const N1 = '10.77.0.11';
-const AS = 64512;
-
-let etcd: EtcdProcess;
-let lab: Lab;
-let rrHost: LabHost;
+let lab: RrLab;
 let dir: string;
 let agent: AgentProcess;
 let rrBird: BirdHandle;
-let rrBird6: BirdHandle;
 let base: string;
 let readyBeforeBird: { code: number; body: string };
 const journal = () => join(dir, 'journal.jsonl');
 
-const put = (suffix: string, value: unknown) =>
-  etcdctl(etcd.endpoint, 'put', `${PREFIX}${suffix}`, typeof value === 'string' ? value : JSON.stringify(value));
+const put = (suffix: string, value: unknown) => lab.put(suffix, value);
 const cfg = (name: 'bird.cfg' | 'bird6.cfg') => readFileSync(join(dir, name), 'utf8');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function get(path: string): Promise<{ code: number; body: string; type: string }> {
@@ -46,7 +34,7 @@ async function cli(args: string[]) {
       PATH: `${process.env['PATH'] ?? ''}:/usr/sbin`,
       IP: RR,
       IP6: RR6,
-      ETCD_ENDPOINTS: etcd.endpoint,
+      ETCD_ENDPOINTS: lab.etcd.endpoint,
       BIRD_SOCKET: join(dir, 'bird.ctl'),
       BIRD6_SOCKET: join(dir, 'bird6.ctl'),
     },
@@ -73,36 +61,20 @@ const plan = (family: string, summary: string) => (l: LogLine) => l.msg === `pla
 
 beforeAll(async () => {
   dir = tempDir('rr-ops');
-  etcd = await startEtcd();
-  lab = await createLab(`rro${process.pid % 10000}`);
-  rrHost = await lab.addHost('rr', `${RR}/24`, `${RR6}/64`);
-  await put('/global/as_num', String(AS));
-  await put(`/rr_v4/${RR}`, { ip: RR, cluster_id: '1.0.0.1' });
-  await put(`/rr_v6/${RR6}`, { ip: RR6, cluster_id: '1.0.0.1' });
-  await put('/host/n1/ip_addr_v4', N1);
-  await put(`/host/n1/peer_v4/${RR}`, { ip: RR, as_num: AS });
-
-  agent = runAgent({
-    IP: RR,
-    IP6: RR6,
-    ETCD_ENDPOINTS: etcd.endpoint,
-    CONFIG_DIR: dir,
-    BIRD_SOCKET: join(dir, 'bird.ctl'),
-    BIRD6_SOCKET: join(dir, 'bird6.ctl'),
-    PROBE_INTERVAL_MS: '200',
-    SESSION_POLL_MS: '1000',
-    HTTP_LISTEN: '127.0.0.1:0',
-    JOURNAL_FILE: journal(),
+  lab = await createRrLab({ prefix: `rro${process.pid % 10000}` });
+  const rr = await lab.startRr({
+    dir,
+    env: { SESSION_POLL_MS: '1000', HTTP_LISTEN: '127.0.0.1:0', JOURNAL_FILE: journal() },
+    withBird6: true,
+    beforeBird: async (a) => {
+      const listening = await a.waitForLine((l) => l.msg === 'http listening', 'http listening');
+      base = `http://127.0.0.1:${String(listening.port)}`;
+      readyBeforeBird = await get('/readyz');
+    },
   });
-  const listening = await agent.waitForLine((l) => l.msg === 'http listening', 'http listening');
-  base = `http://127.0.0.1:${String(listening.port)}`;
-  await agent.waitForLine((l) => l.msg === 'install ok' && l.family === 'v4', 'first bird.cfg installed');
-  await agent.waitForLine((l) => l.msg === 'install ok' && l.family === 'v6', 'first bird6.cfg installed');
-  readyBeforeBird = await get('/readyz');
-  rrBird = await startBird({ family: 'v4', netns: rrHost.netns, dir, name: 'bird', config: cfg('bird.cfg') });
-  rrBird6 = await startBird({ family: 'v6', netns: rrHost.netns, dir, name: 'bird6', config: cfg('bird6.cfg') });
-  const host = await lab.addHost('n1', `${N1}/24`);
-  await startBird({ family: 'v4', netns: host.netns, config: nodeBirdConfig({ family: 'v4', routerId: N1, self: N1, rrs: [RR], as: AS, routes: ['10.77.100.0/24'] }) });
+  agent = rr.agent;
+  rrBird = rr.bird;
+  await lab.startNode('n1', N1, '10.77.100.0/24');
   await waitEstablished(rrBird.socket, 'Node_10_77_0_11');
 }, 120_000);
 
@@ -110,7 +82,6 @@ afterAll(async () => {
   await stopAllAgents();
   await killAllTracked();
   await lab?.destroy();
-  await etcd?.stop();
   if (dir) await removeDir(dir);
 });
 

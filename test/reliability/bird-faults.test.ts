@@ -6,33 +6,23 @@
  * 7. disk full (a 64 KiB tmpfs as CONFIG_DIR) and a read-only CONFIG_DIR;
  * 8. a hung BIRD (SIGSTOP) and a slow birdc that answers but never finishes.
  */
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PREFIX } from '../../src/core/config.js';
 import { stopAllAgents, type LogLine } from '../support/agent.js';
-import { birdc, sessionResets, startBird, waitEstablished, type BirdHandle } from '../support/bird.js';
-import { etcdctl, startEtcd, type EtcdProcess } from '../support/etcd.js';
-import { createLab, type Lab, type LabHost } from '../support/netns.js';
-import { nodeBirdConfig, peerName } from '../support/node-bird.js';
+import { birdc, sessionResets, waitEstablished, type BirdHandle } from '../support/bird.js';
+import { peerName } from '../support/node-bird.js';
 import { killAllTracked, removeDir, tempDir, waitFor } from '../support/processes.js';
-import { birdParse, figure, grammarViolations, sleep, startRr, type RrUnderTest } from '../support/reliability.js';
+import { birdParse, figure, grammarViolations, sleep } from '../support/reliability.js';
+import { AS, N1, RR, RR6, createRrLab, shellScript, type RrLab, type RrUnderTest } from '../support/rr-lab.js';
 
-const RR = '10.77.0.1';
-const RR6 = 'fd77::1';
-const N1 = '10.77.0.11';
-const AS = 64512;
-
-let etcd: EtcdProcess;
-let lab: Lab;
-let rrHost: LabHost;
+let lab: RrLab;
 let node: BirdHandle;
 const dirs: string[] = [];
 const mounts: string[] = [];
 
-const put = (suffix: string, value: unknown): Promise<string> =>
-  etcdctl(etcd.endpoint, 'put', `${PREFIX}${suffix}`, typeof value === 'string' ? value : JSON.stringify(value));
+const put = (suffix: string, value: unknown): Promise<string> => lab.put(suffix, value);
 const addClient = async (i: number): Promise<string> => {
   const ip = `10.77.0.${i}`;
   await put(`/host/c${i}/ip_addr_v4`, ip);
@@ -44,20 +34,8 @@ const since = (lines: LogLine[], mark: number, pred: (l: LogLine) => boolean): L
 const t = (l: LogLine | undefined): number => Date.parse(String(l?.time));
 
 beforeAll(async () => {
-  etcd = await startEtcd();
-  lab = await createLab(`rlb${process.pid % 10000}`);
-  rrHost = await lab.addHost('rr', `${RR}/24`, `${RR6}/64`);
-  const n1 = await lab.addHost('n1', `${N1}/24`);
-  await put('/global/as_num', String(AS));
-  await put(`/rr_v4/${RR}`, { ip: RR, cluster_id: '1.0.0.1' });
-  await put(`/rr_v6/${RR6}`, { ip: RR6, cluster_id: '1.0.0.1' });
-  await put('/host/n1/ip_addr_v4', N1);
-  await put(`/host/n1/peer_v4/${RR}`, { ip: RR, as_num: AS });
-  node = await startBird({
-    family: 'v4',
-    netns: n1.netns,
-    config: nodeBirdConfig({ family: 'v4', routerId: N1, self: N1, rrs: [RR], as: AS, routes: ['10.77.100.0/24'] }),
-  });
+  lab = await createRrLab({ prefix: `rlb${process.pid % 10000}` });
+  node = await lab.startNode('n1', N1, '10.77.100.0/24');
 }, 120_000);
 
 afterAll(async () => {
@@ -65,12 +43,11 @@ afterAll(async () => {
   await killAllTracked();
   for (const m of mounts) await execa('umount', ['-l', m], { reject: false });
   await lab?.destroy();
-  await etcd?.stop();
   for (const d of dirs) await removeDir(d);
 });
 
 async function rrIn(dir: string, env: Record<string, string> = {}, withBird6 = false): Promise<RrUnderTest> {
-  const rr = await startRr({ dir, netns: rrHost.netns, env: { IP: RR, IP6: RR6, ETCD_ENDPOINTS: etcd.endpoint, ...env }, withBird6 });
+  const rr = await lab.startRr({ dir, env, withBird6 });
   await waitEstablished(rr.bird.socket, proto(N1));
   return rr;
 }
@@ -83,12 +60,11 @@ describe('fault 6: a config the check rejects', () => {
     // BIRD_BIN: the real `bird -p`, but while the marker exists it parses the
     // agent's file with one statement BIRD does not know appended: BIRD's own rejection.
     const marker = join(dir, 'reject');
-    const wrapper = join(dir, 'bird-check.sh');
-    writeFileSync(
-      wrapper,
-      `#!/bin/sh\n# args: -p -c FILE\nif [ -e ${marker} ]; then\n  { cat "$3"; echo 'protocol bogus { }'; } > ${dir}/rejected.cfg\n  exec bird -p -c ${dir}/rejected.cfg\nfi\nexec bird "$@"\n`,
+    const wrapper = shellScript(
+      dir,
+      'bird-check.sh',
+      `# args: -p -c FILE\nif [ -e ${marker} ]; then\n  { cat "$3"; echo 'protocol bogus { }'; } > ${dir}/rejected.cfg\n  exec bird -p -c ${dir}/rejected.cfg\nfi\nexec bird "$@"\n`,
     );
-    chmodSync(wrapper, 0o755);
     const rr = await rrIn(dir, { BIRD_BIN: wrapper });
     try {
       const nodeMark = node.logMark();
@@ -262,9 +238,7 @@ describe('fault 8: slow or hung birdc', () => {
     const dir = tempDir('rr-rel-slow');
     dirs.push(dir);
     const marker = join(dir, 'slow');
-    const wrapper = join(dir, 'birdc-slow.sh');
-    writeFileSync(wrapper, `#!/bin/sh\nif [ -e ${marker} ]; then birdc "$@"; exec sleep 30; fi\nexec birdc "$@"\n`);
-    chmodSync(wrapper, 0o755);
+    const wrapper = shellScript(dir, 'birdc-slow.sh', `if [ -e ${marker} ]; then birdc "$@"; exec sleep 30; fi\nexec birdc "$@"\n`);
     const rr = await rrIn(dir, { COMMAND_TIMEOUT_MS: '1000', BIRDC_BIN: wrapper });
     try {
       writeFileSync(marker, '');

@@ -14,52 +14,37 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PREFIX } from '../../src/core/config.js';
 import { stopAllAgents } from '../support/agent.js';
-import { birdc, sessionResets, startBird, waitEstablished, type BirdHandle } from '../support/bird.js';
-import { etcdctl, startEtcd, startTcpProxy, type EtcdProcess, type TcpProxy } from '../support/etcd.js';
-import { createLab, type Lab } from '../support/netns.js';
-import { nodeBirdConfig, peerName } from '../support/node-bird.js';
+import { birdc, sessionResets, waitEstablished, type BirdHandle } from '../support/bird.js';
+import { startTcpProxy, type EtcdProcess, type TcpProxy } from '../support/etcd.js';
+import { peerName } from '../support/node-bird.js';
 import { killAllTracked, removeDir, tempDir, waitFor } from '../support/processes.js';
-import { figure, sleep, startRr, stats, type RrUnderTest } from '../support/reliability.js';
+import { figure, sleep, stats } from '../support/reliability.js';
+import { AS, N1, RR, createRrLab, type RrLab, type RrUnderTest } from '../support/rr-lab.js';
 
-const RR = '10.77.0.1';
-const N1 = '10.77.0.11';
-const AS = 64512;
 const OUTAGE_MS = Number(process.env['ETCD_OUTAGE_MS'] ?? 60_000);
 const T = 'etcd outage';
 
+let lab: RrLab;
 let etcd: EtcdProcess;
 let proxy: TcpProxy;
-let lab: Lab;
 let dir: string;
 let rr: RrUnderTest;
 let node: BirdHandle;
 
-const put = (suffix: string, value: unknown): Promise<string> =>
-  etcdctl(etcd.endpoint, 'put', `${PREFIX}${suffix}`, typeof value === 'string' ? value : JSON.stringify(value));
-const del = (suffix: string): Promise<string> => etcdctl(etcd.endpoint, 'del', `${PREFIX}${suffix}`);
+const put = (suffix: string, value: unknown): Promise<string> => lab.put(suffix, value);
+const del = (suffix: string): Promise<string> => lab.del(suffix);
 const cfg = (): string => readFileSync(join(dir, 'bird.cfg'), 'utf8');
 const since = async (socket: string, proto: string): Promise<string> =>
   (await birdc(socket, `show protocols ${proto}`)).split('\n').find((l) => l.startsWith(`${proto} `))?.split(/\s+/)[4] ?? '';
 
 beforeAll(async () => {
   dir = tempDir('rr-rel-out');
-  etcd = await startEtcd();
+  lab = await createRrLab({ prefix: `rlo${process.pid % 10000}`, ipv6: false });
+  etcd = lab.etcd;
   proxy = await startTcpProxy(etcd.endpoint);
-  lab = await createLab(`rlo${process.pid % 10000}`);
-  const rrHost = await lab.addHost('rr', `${RR}/24`);
-  const n1 = await lab.addHost('n1', `${N1}/24`);
-  await put('/global/as_num', String(AS));
-  await put(`/rr_v4/${RR}`, { ip: RR, cluster_id: '1.0.0.1' });
-  await put('/host/n1/ip_addr_v4', N1);
-  await put(`/host/n1/peer_v4/${RR}`, { ip: RR, as_num: AS });
-  rr = await startRr({ dir, netns: rrHost.netns, env: { IP: RR, ETCD_ENDPOINTS: proxy.endpoint } });
-  node = await startBird({
-    family: 'v4',
-    netns: n1.netns,
-    config: nodeBirdConfig({ family: 'v4', routerId: N1, self: N1, rrs: [RR], as: AS, routes: ['10.77.100.0/24'] }),
-  });
+  rr = await lab.startRr({ dir, env: { ETCD_ENDPOINTS: proxy.endpoint } });
+  node = await lab.startNode('n1', N1, '10.77.100.0/24');
   await waitEstablished(rr.bird.socket, 'Node_10_77_0_11');
   await waitEstablished(node.socket, peerName(RR));
 }, 120_000);
@@ -69,7 +54,6 @@ afterAll(async () => {
   await killAllTracked();
   await proxy?.close();
   await lab?.destroy();
-  await etcd?.stop();
   if (dir) await removeDir(dir);
 });
 

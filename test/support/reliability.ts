@@ -1,7 +1,8 @@
 /**
  * Helpers for the reliability tests (test/reliability): measured figures,
  * etcd with arbitrary flags (TLS, auth) and 3-member clusters on loopback,
- * `bird -p` on a file, and the whitelist grammar of a rendered config.
+ * `bird -p` on a file, and the whitelist grammar of a rendered config. The
+ * agent with the route reflector's BIRD is in rr-lab.ts.
  *
  * Figures are printed (`[figure] ...`) and appended as JSON lines to
  * $RR_FIGURES_FILE (default /tmp/rr-reliability-figures.jsonl), from which the
@@ -13,8 +14,7 @@ import { execa } from 'execa';
 import { parseIPv4, parseIPv6 } from '../../src/core/addresses.js';
 import { defaultTemplateDir } from '../../src/core/render.js';
 import { freePort } from './etcd.js';
-import { BIRD_BIN, startBird, type BirdHandle, type Family } from './bird.js';
-import { runAgent, type AgentProcess } from './agent.js';
+import { BIRD_BIN, type Family } from './bird.js';
 import { killTracked, spawnTracked, tempDir, waitFor, type TrackedProcess } from './processes.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -313,60 +313,4 @@ export async function makePki(dir: string): Promise<Record<'ca' | 'caKey' | 'ser
     clientKey: f('client.key'),
     otherCa: f('other-ca.pem'),
   };
-}
-
-// ---------------------------------------------------------------------------
-// An agent and the route reflector's BIRD reading the files it writes.
-
-export interface RrUnderTest {
-  agent: AgentProcess;
-  bird: BirdHandle;
-  bird6?: BirdHandle;
-  dir: string;
-  stop(): Promise<void>;
-}
-
-/**
- * Start the agent (config in `dir`, sockets in `dir`), wait for its first
- * installs, then start BIRD (and BIRD6 when `withBird6`) in `netns` on those
- * files, like s6 does once the agent is ready.
- */
-export async function startRr(o: {
-  dir: string;
-  netns: string;
-  env: Record<string, string>;
-  withBird6?: boolean;
-}): Promise<RrUnderTest> {
-  const agent = runAgent({
-    CONFIG_DIR: o.dir,
-    BIRD_SOCKET: join(o.dir, 'bird.ctl'),
-    BIRD6_SOCKET: join(o.dir, 'bird6.ctl'),
-    PROBE_INTERVAL_MS: '200',
-    HTTP_LISTEN: 'off',
-    ...o.env,
-  });
-  try {
-    await agent.waitForLine((l) => l.msg === 'install ok' && l.family === 'v4', 'first bird.cfg installed', { timeoutMs: 20_000 });
-    await agent.waitForLine((l) => l.msg === 'install ok' && l.family === 'v6', 'first bird6.cfg installed', { timeoutMs: 20_000 });
-    const cfg = (n: string): string => readFileSync(join(o.dir, n), 'utf8');
-    const bird = await startBird({ family: 'v4', netns: o.netns, dir: o.dir, name: 'bird', config: cfg('bird.cfg') });
-    const rr: RrUnderTest = {
-      agent,
-      bird,
-      dir: o.dir,
-      async stop() {
-        await agent.stop();
-        await bird.stop();
-        if (rr.bird6) await rr.bird6.stop();
-      },
-    };
-    if (o.withBird6 === true) rr.bird6 = await startBird({ family: 'v6', netns: o.netns, dir: o.dir, name: 'bird6', config: cfg('bird6.cfg') });
-    // The agent re-applies the config to a daemon that comes up: let that happen before the test starts.
-    await agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v4', 'bird reloaded once it came up', { timeoutMs: 20_000 });
-    if (rr.bird6) await agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v6', 'bird6 reloaded once it came up', { timeoutMs: 20_000 });
-    return rr;
-  } catch (e) {
-    await agent.stop();
-    throw e;
-  }
 }

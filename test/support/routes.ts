@@ -10,56 +10,29 @@
  *   	BGP.cluster_list: 1.0.0.1 1.0.0.2
  *                      via 10.77.0.11 on eth0 [rr_10_77_0_2 18:40:01 from 10.77.0.2] (100/0) [i]
  */
-import net from 'node:net';
+import { birdSocketCommand } from '../../src/effects/bird-control.js';
 import type { Family } from './bird.js';
 
 /**
- * One command on a BIRD control socket, without spawning birdc (the e2e tests
- * poll 30 daemons; a process per poll is real load on two cores). Returns the
- * reply as `birdc` prints it without -v: reply codes stripped ("1002-x" -> "x",
- * continuation " x" -> "x"), the final "0000" line dropped; a 8xxx/9xxx final
- * reply rejects.
+ * One command on a BIRD control socket (birdSocketCommand: no birdc process;
+ * the e2e tests poll 30 daemons and a process per poll is real load on two
+ * cores). Returns the reply as `birdc` prints it without -v: reply codes
+ * stripped ("1002-x" -> "x", continuation " x" -> "x"), the final "0000" line
+ * dropped; a 8xxx/9xxx final reply rejects.
  */
-export function birdQuery(socket: string, command: string, timeoutMs = 10_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const conn = net.createConnection({ path: socket });
-    let buf = '';
-    let greeted = false;
-    const out: string[] = [];
-    const done = (err?: Error) => {
-      clearTimeout(timer);
-      conn.destroy();
-      if (err) reject(err);
-      else resolve(out.join('\n'));
-    };
-    const timer = setTimeout(() => done(new Error(`${socket}: no reply to "${command}" in ${timeoutMs} ms`)), timeoutMs);
-    conn.setEncoding('utf8');
-    conn.on('error', (e) => done(new Error(`${socket}: ${e.message}`)));
-    conn.on('data', (chunk: string) => {
-      buf += chunk;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (!greeted) {
-          if (/^0001 /.test(line)) {
-            greeted = true;
-            conn.write(`${command}\n`);
-          }
-          continue;
-        }
-        const m = /^(\d{4})([ -])(.*)$/.exec(line);
-        if (m) {
-          const code = m[1] ?? '';
-          if (m[2] === ' ' && /^[89]/.test(code)) return done(new Error(`${socket}: ${command}: ${code} ${m[3] ?? ''}`));
-          if (code !== '0000') out.push(m[3] ?? '');
-          if (m[2] === ' ') return done();
-        } else if (line.startsWith(' ')) {
-          out.push(line.slice(1));
-        }
-      }
-    });
-  });
+export async function birdQuery(socket: string, command: string, timeoutMs = 10_000): Promise<string> {
+  const out: string[] = [];
+  for (const line of await birdSocketCommand(socket, command, timeoutMs)) {
+    const m = /^(\d{4})([ -])(.*)$/.exec(line);
+    if (m) {
+      const code = m[1] ?? '';
+      if (m[2] === ' ' && /^[89]/.test(code)) throw new Error(`${socket}: ${command}: ${code} ${m[3] ?? ''}`);
+      if (code !== '0000') out.push(m[3] ?? '');
+    } else if (line.startsWith(' ')) {
+      out.push(line.slice(1));
+    }
+  }
+  return out.join('\n');
 }
 
 export interface ProtocolRow {
