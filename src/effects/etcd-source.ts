@@ -16,11 +16,17 @@
  * - A watch canceled by etcd (compaction) surfaces only as an `error` event
  *   "Watcher canceled: " with an empty reason; `compact_revision` is
  *   dropped. Compaction is confirmed with a range read at the resume revision.
+ * - The full read is paged (`pageSize` keys per range request, all at the
+ *   first page's revision): at 100,000 nodes one response of 300,000 keys
+ *   held ~250 MiB of decoded protobuf objects at once. Pages are large
+ *   because etcd 3.4 counts the whole remaining range for every limited
+ *   request: 50,000-key pages cost ~0.3 s more than one read at 300,000
+ *   keys, 10,000-key pages ~1.5 s more (measured on the bench machine).
  * - The builder sets `progress_notify`: responses without events are
  *   progress notifications and are not emitted.
  */
 import { Observable } from 'rxjs';
-import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
+import { Range, type Etcd3, type IWatchResponse, type Watcher } from 'etcd3';
 import type { EtcdBatch, EtcdEvent, KeyValue } from '../core/events.js';
 import { describeEtcdError } from './etcd-client.js';
 
@@ -56,7 +62,32 @@ export interface EtcdSourceOptions {
   readonly onStatus?: (s: EtcdStatus) => void;
   /** Retry delays for failed reads: `initialMs` doubling to `maxMs` (default 500 -> 5000). */
   readonly retry?: { readonly initialMs: number; readonly maxMs: number };
+  /** Keys per range request of a full read (default 50,000). */
+  readonly pageSize?: number;
 }
+
+/**
+ * Everything under `prefix` at one revision, read in pages: the first page
+ * fixes the revision, the others are read at it (a page whose revision was
+ * compacted meanwhile fails the read, which is then retried).
+ */
+export async function readPrefix(client: Etcd3, prefix: string, pageSize: number): Promise<{ revision: number; kvs: KeyValue[] }> {
+  const end = Range.prefix(prefix).end;
+  let start = Buffer.from(prefix);
+  let revision: number | undefined;
+  const kvs: KeyValue[] = [];
+  for (;;) {
+    const range = client.getAll().inRange(new Range(start, end)).limit(pageSize);
+    const res = await (revision === undefined ? range : range.revision(revision)).exec();
+    revision ??= Number(res.header.revision);
+    for (const kv of res.kvs) kvs.push({ key: str(kv.key), value: str(kv.value) });
+    const last = res.kvs[res.kvs.length - 1];
+    if (!res.more || last === undefined) return { revision, kvs };
+    start = Buffer.concat([last.key, Buffer.from([0])]); // the next key after the last one read
+  }
+}
+
+const str = (b: Buffer): string => b.toString('utf8');
 
 /**
  * etcd sends at most this many distinct revisions in one catch-up response
@@ -67,7 +98,6 @@ export interface EtcdSourceOptions {
  */
 const ETCD_WATCH_BATCH_MAX_REVS = 1000;
 
-const str = (b: Buffer): string => b.toString('utf8');
 
 export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): Observable<EtcdBatch> {
   const prefix = opts.prefix.endsWith('/') ? opts.prefix : `${opts.prefix}/`;
@@ -97,29 +127,23 @@ export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): Observable<E
     };
 
     const snapshot = (cause: ResyncCause, attempt: number): void => {
-      client
-        .getAll()
-        .prefix(prefix)
-        .exec()
-        .then(
-          (res) => {
-            if (closed) return;
-            const revision = Number(res.header.revision);
-            const kvs: KeyValue[] = res.kvs.map((kv) => ({ key: str(kv.key), value: str(kv.value) }));
-            const after = seenAny ? lastRev : undefined;
-            lastRev = revision;
-            seenAny = true;
-            subscriber.next({ revision, events: [{ type: 'resync', revision, kvs }] });
-            status({ kind: 'resynced', revision, keys: kvs.length, cause, ...(after !== undefined ? { after } : {}) });
-            watch();
-          },
-          (err: unknown) => {
-            if (closed) return;
-            const retryInMs = delayFor(attempt);
-            status({ kind: 'disconnected', reason: describeEtcdError(err), retryInMs });
-            later(retryInMs, () => snapshot(cause, attempt + 1));
-          },
-        );
+      readPrefix(client, prefix, opts.pageSize ?? 50_000).then(
+        ({ revision, kvs }) => {
+          if (closed) return;
+          const after = seenAny ? lastRev : undefined;
+          lastRev = revision;
+          seenAny = true;
+          subscriber.next({ revision, events: [{ type: 'resync', revision, kvs }] });
+          status({ kind: 'resynced', revision, keys: kvs.length, cause, ...(after !== undefined ? { after } : {}) });
+          watch();
+        },
+        (err: unknown) => {
+          if (closed) return;
+          const retryInMs = delayFor(attempt);
+          status({ kind: 'disconnected', reason: describeEtcdError(err), retryInMs });
+          later(retryInMs, () => snapshot(cause, attempt + 1));
+        },
+      );
     };
 
     /** After etcd canceled the watch: find out whether it was compaction, then read everything again. */

@@ -14,7 +14,7 @@ import { Etcd3 } from 'etcd3';
 import { ConfigError } from '../../src/core/config.js';
 import type { EtcdBatch, EtcdEvent } from '../../src/core/events.js';
 import { createEtcdClient, describeEtcdError, etcdOptions } from '../../src/effects/etcd-client.js';
-import { etcdSource, type EtcdStatus } from '../../src/effects/etcd-source.js';
+import { etcdSource, readPrefix, type EtcdStatus } from '../../src/effects/etcd-source.js';
 import {
   currentRevision,
   etcdctl,
@@ -133,6 +133,28 @@ afterAll(async () => {
   writer?.close();
   await etcd?.stop();
 }, 30_000);
+
+describe('readPrefix (the paged full read)', { timeout: 60_000 }, () => {
+  it('reads every key under the prefix, page by page, all at the first page\'s revision', async () => {
+    const prefix = newPrefix();
+    for (let i = 0; i < 23; i++) await writer.put(`${prefix}/host/n${String(i).padStart(2, '0')}/ip_addr_v4`).value(`10.0.0.${i}`);
+    await writer.put(`${prefix}x/not/mine`).value('sibling prefix');
+    // Writes go on while the pages are read: none after the read revision may show up.
+    let writing = true;
+    let n = 0;
+    const writes = (async () => {
+      while (writing) await writer.put(`${prefix}/host/w${n++}/ip_addr_v4`).value('10.9.9.9');
+    })();
+    const { revision, kvs } = await readPrefix(writer, `${prefix}/`, 5);
+    writing = false;
+    await writes;
+    const atRevision = await writer.getAll().prefix(`${prefix}/`).revision(revision).strings();
+    expect(new Map(kvs.map((kv) => [kv.key, kv.value]))).toEqual(new Map(Object.entries(atRevision)));
+    expect(kvs.length).toBeGreaterThanOrEqual(23);
+    expect(kvs.map((kv) => kv.key)).toEqual([...kvs.map((kv) => kv.key)].sort()); // in key order, no page twice
+    expect(n).toBeGreaterThan(0);
+  });
+});
 
 describe('etcdSource with a real etcd', { timeout: 60_000 }, () => {
   it('emits the whole prefix as one resync batch at the read revision, UTF-8, prefix + "/" only', async () => {
