@@ -153,11 +153,13 @@ function processTree(root) {
 export function cpuMs(root) {
   let self = 0;
   let kids = 0;
+  let sys = 0;
   for (const pid of processTree(root)) {
     try {
       const f = statFields(pid);
       const own = Number(f[11]) + Number(f[12]);
       const reaped = Number(f[13]) + Number(f[14]);
+      if (pid === root) sys += Number(f[12]);
       if (pid === root) self += own;
       else kids += own;
       kids += reaped;
@@ -165,7 +167,7 @@ export function cpuMs(root) {
       /* gone */
     }
   }
-  return { self: (self * 1000) / CLK_TCK, children: (kids * 1000) / CLK_TCK, total: ((self + kids) * 1000) / CLK_TCK };
+  return { self: (self * 1000) / CLK_TCK, selfSystem: (sys * 1000) / CLK_TCK, children: (kids * 1000) / CLK_TCK, total: ((self + kids) * 1000) / CLK_TCK };
 }
 
 function statusKiB(pid, field) {
@@ -405,6 +407,13 @@ function neighborsWithPrefix(buf, prefix) {
 
 // ---------------------------------------------------------------- the tool
 
+/** The node flags on the agent bin's `#!/usr/bin/env -S node ...` line. */
+function shebangFlags() {
+  const first = readFileSync(AGENT_MAIN, 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!.*\bnode((?:\s+-\S+)*)\s*$/.exec(first);
+  return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
+}
+
 /**
  * Start the agent (or TOOL_CMD under `sh -c`), with its stdout parsed as JSON
  * log lines stamped with the time they arrived.
@@ -425,7 +434,8 @@ function startTool({ endpoint, configDir, check, toolCmd, nodeArgs = [], env = {
   };
   const child = toolCmd
     ? spawn('/bin/sh', ['-c', toolCmd], { env: toolEnv, stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(process.execPath, [...nodeArgs, AGENT_MAIN, 'run'], { env: toolEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    : // As installed: with the node flags of the bin's #! line, then any extra ones (e.g. --cpu-prof).
+      spawn(process.execPath, [...shebangFlags(), ...nodeArgs, AGENT_MAIN, 'run'], { env: toolEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   track(child);
   const lines = [];
   let partial = '';
@@ -543,6 +553,7 @@ async function measureRun(ctx, { check, trials, burst, series, label }) {
       perChangeMs: r1((cpu1.total - cpu0.total) / trials),
       perChangeMinusIdleMs: r1(Math.max(0, cpu1.total - cpu0.total - idleShare) / trials),
       selfPerChangeMs: r1((cpu1.self - cpu0.self) / trials),
+      selfSystemPerChangeMs: r1((cpu1.selfSystem - cpu0.selfSystem) / trials),
       childrenPerChangeMs: r1((cpu1.children - cpu0.children) / trials),
       idleMsPerS: r1(idleRate),
       trials,
@@ -701,7 +712,7 @@ export async function runBench(options = {}) {
   const opts = { ...DEFAULTS, ...options };
   const log = opts.log;
   if (!opts.toolCmd && !existsSync(AGENT_MAIN)) throw new Error(`${AGENT_MAIN} missing: run npm run build first`);
-  const tool = opts.toolCmd ?? `routereflector agent (${opts.nodeArgs.join(' ') || 'node'} dist/src/main.js run)`;
+  const tool = opts.toolCmd ?? `routereflector agent (node ${[...shebangFlags(), ...opts.nodeArgs].join(' ')} dist/src/main.js run)`;
   const result = { tool, startedAt: new Date().toISOString(), machine: machine(), options: { ...opts, log: undefined }, sizes: [] };
   for (const n of opts.sizes) {
     log(`N=${n}: starting etcd`);
@@ -743,14 +754,14 @@ export async function runBench(options = {}) {
 
 export function table(result) {
   const head = [
-    'N', 'load s', 'start ms', 'put p50', 'put p99', 'CPU/chg ms', 'burst rewr', 'burst final ms', 'RSS load MiB', 'RSS peak MiB',
+    'N', 'load s', 'start ms', 'put p50', 'put p99', 'CPU/chg ms', 'birdc ms', 'burst rewr', 'burst final ms', 'RSS load MiB', 'RSS peak MiB',
     '| -p start ms', '-p put p50', '-p put p99', 'bird -p ms',
   ];
   const rows = result.sizes.map((s) => {
     const r = s.run;
     const c = s.checked;
     return [
-      s.n, (s.loadMs / 1000).toFixed(1), r.start.ms, r.put.p50, r.put.p99, r.cpu.perChangeMs,
+      s.n, (s.loadMs / 1000).toFixed(1), r.start.ms, r.put.p50, r.put.p99, r.cpu.perChangeMinusIdleMs, r.cpu.childrenPerChangeMs,
       r.burst ? `${r.burst.rewrites}${r.burst.installs !== null ? ` (${r.burst.installs} inst)` : ''}` : '-',
       r.burst ? r.burst.finalAfterLastAckMs : '-',
       r.memory.afterLoadMiB, r.memory.peakMiB,
@@ -760,5 +771,6 @@ export function table(result) {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const fmt = (r) => r.map((x, i) => x.padStart(w[i])).join('  ');
   const loads = result.sizes.map((s) => `N=${s.n} ${s.loadavgBefore[0]}->${s.loadavgAfter[0]}`).join(', ');
-  return [`tool: ${result.tool}`, fmt(head), ...rows.map(fmt), `load average (1 min) before->after: ${loads} on ${result.machine.cpus} CPUs`].join('\n');
+  const legend = 'CPU/chg: agent and its children per change, idle rate subtracted; birdc ms: the children (birdc) alone';
+  return [`tool: ${result.tool}`, fmt(head), ...rows.map(fmt), legend, `load average (1 min) before->after: ${loads} on ${result.machine.cpus} CPUs`].join('\n');
 }

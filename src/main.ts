@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 /**
  * The `routereflector` command: a thin dispatcher to the command modules in
  * src/commands/. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or
