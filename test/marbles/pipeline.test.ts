@@ -1,4 +1,4 @@
-import { map } from 'rxjs';
+import { map, type Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { PREFIX } from '../../src/core/config.js';
@@ -31,7 +31,7 @@ const B = {
 };
 
 describe('etcd batches -> per-family configs', () => {
-  const configs = (family: 'v4' | 'v6') => (src: ReturnType<TestScheduler['createColdObservable']>) =>
+  const configs = (family: 'v4' | 'v6') => (src: Observable<EtcdBatch>) =>
     src.pipe(
       foldState(PREFIX),
       familyConfig(family, self, render),
@@ -40,7 +40,7 @@ describe('etcd batches -> per-family configs', () => {
 
   it('emits IPv4 only when the IPv4 text changes', () => {
     scheduler().run(({ cold, expectObservable }) => {
-      const src = cold('abcdefg|', B);
+      const src = cold<EtcdBatch>('abcdefg|', B);
       expectObservable(src.pipe(configs('v4'))).toBe('ab---fg|', {
         a: '1:-',
         b: '2:Node_10_0_1_1',
@@ -52,7 +52,7 @@ describe('etcd batches -> per-family configs', () => {
 
   it('emits IPv6 only when the IPv6 text changes', () => {
     scheduler().run(({ cold, expectObservable }) => {
-      const src = cold('abcdefg|', B);
+      const src = cold<EtcdBatch>('abcdefg|', B);
       // g: the resync drops n1 and the IPv6 global peer
       expectObservable(src.pipe(configs('v6'))).toBe('a-c---g|', { a: '1:-', c: '2:Node_fd00__1_1', g: '3:-' });
     });
@@ -60,8 +60,8 @@ describe('etcd batches -> per-family configs', () => {
 
   it('renders an isolated change at once and a burst once after the debounce', () => {
     scheduler().run(({ cold, expectObservable }) => {
-      const src = cold('abc 10ms g|', B);
-      const settled = (s: typeof src) => s.pipe(foldState(PREFIX), debounceMaxWait(3, 5));
+      const src = cold<EtcdBatch>('abc 10ms g|', B);
+      const settled = (s: Observable<EtcdBatch>) => s.pipe(foldState(PREFIX), debounceMaxWait(3, 5));
       expectObservable(
         settled(src).pipe(
           familyConfig('v4', self, render),

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseHttpListen, PREFIX } from '../../src/core/config.js';
 import { explainAddress, parseAnyAddress } from '../../src/core/explain.js';
+import type { Self } from '../../src/core/plan.js';
 import { initialOpsStatus, reduceOps } from '../../src/core/readiness.js';
 import { parseShowProtocolsAll } from '../../src/effects/bird-control.js';
 import { kv, stateOf } from '../support/state.js';
@@ -20,7 +21,7 @@ const state = stateOf([
   kv('/host/n4/ip_addr_v4', '10.0.1.4'),
   kv('/host/n4/peer_v4/10.0.0.1', '{"ip":"10.0.0.1","as_num":"0"}'),
 ]);
-const explain = (addr: string, s = state, me = self) => {
+const explain = (addr: string, s = state, me: Self = self) => {
   const a = parseAnyAddress(addr)!;
   return explainAddress(s, PREFIX, me, a.family, a.address);
 };
