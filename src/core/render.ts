@@ -5,9 +5,9 @@
  *
  * A config is handled as bytes from here to the disk (hash, compare, write):
  * never as one big string. Sessions are immutable and keep their identity
- * while unchanged (derivePlan), so each is formatted once; consecutive
- * sessions are grouped into chunks whose bytes are kept, and a new config is
- * the list of its chunks, of which a single change rebuilds one.
+ * while unchanged (derivePlan): consecutive sessions are grouped into chunks
+ * whose bytes are kept, and a new config is the list of its chunks, of which
+ * a single change re-formats one (~64 sessions, well under a millisecond).
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -58,12 +58,6 @@ export function defaultTemplateDir(): string {
   throw new Error('templates/ not found next to the agent');
 }
 
-interface Block {
-  bytes: Buffer;
-  /** The session ends a chunk (endsChunk). */
-  readonly last: boolean;
-}
-
 interface Chunk {
   readonly members: readonly Session[];
   readonly bytes: Buffer;
@@ -91,37 +85,20 @@ export function createRenderer(templateDir: string = defaultTemplateDir()): Rend
     v6: env.getTemplate(`${CONFIG_FILE.v6}.njk`, true),
   };
   const sessionTemplate = env.getTemplate('partials/session.njk', true);
-  const blocks = new WeakMap<Session, Block>();
-  const block = (s: Session): Block => {
-    let b = blocks.get(s);
-    if (b === undefined) {
-      b = { bytes: ascii(sessionTemplate.render({ s })), last: endsChunk(s.name) };
-      blocks.set(s, b);
-    }
-    return b;
-  };
   // A chunk is found by its first session and reused while it holds the same session objects.
   const chunks = new WeakMap<Session, Chunk>();
   const build = (sessions: readonly Session[], from: number): Chunk => {
     const members: Session[] = [];
-    const parts: Buffer[] = [];
+    let text = '';
     let closed = false;
     for (let i = from; i < sessions.length && !closed; i++) {
-      const b = block(sessions[i]!);
-      if (i > from) chunks.delete(sessions[i]!); // no longer starts a chunk (a boundary before it went)
-      members.push(sessions[i]!);
-      parts.push(b.bytes);
-      closed = b.last;
+      const s = sessions[i]!;
+      if (i > from) chunks.delete(s); // no longer starts a chunk (a boundary before it went)
+      members.push(s);
+      text += sessionTemplate.render({ s });
+      closed = endsChunk(s.name);
     }
-    const bytes = Buffer.concat(parts);
-    // The members' blocks become views of the chunk: one copy of the bytes stays in memory.
-    let at = 0;
-    for (const s of members) {
-      const b = block(s);
-      b.bytes = bytes.subarray(at, at + b.bytes.length);
-      at += b.bytes.length;
-    }
-    const chunk = { members, bytes, closed };
+    const chunk = { members, bytes: ascii(text), closed };
     chunks.set(members[0]!, chunk);
     return chunk;
   };
