@@ -27,6 +27,10 @@ export function parseIPv4(raw: unknown): Parsed<string> {
   if (typeof raw !== 'string') return fail(`expected an IPv4 address string, got ${show(raw)}`);
   // node:net's check is strict dotted decimal (no leading zeros, no hex, four parts) and cheap.
   if (!isIPv4(raw)) return fail(`${show(raw)} is not an IPv4 address`);
+  // The unusable ranges are 0.0.0.0/8, 224.0.0.0/4 (multicast) and 255.255.255.255: a first
+  // octet of 1..223 is usable without asking ipaddr.js (the common case, 100,000 times at start).
+  const first = Number(raw.slice(0, raw.indexOf('.')));
+  if (first >= 1 && first <= 223) return ok(raw);
   const range = ipaddr.IPv4.parse(raw).range();
   if (V4_UNUSABLE.has(range)) return fail(`${show(raw)} is ${range}, not usable as a BGP neighbour`);
   return ok(raw);

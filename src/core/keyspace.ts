@@ -25,30 +25,34 @@ export type KeyClass =
   | { readonly kind: 'hostAs'; readonly node: string }
   | { readonly kind: 'hostPeer'; readonly family: Family; readonly node: string; readonly keyIp: string };
 
-const FAMILY: Record<string, Family> = { v4: 'v4', v6: 'v6' };
+/** Key segments that name a family: peer_v4, ip_addr_v6, rr_v4, ... (a Map: no prototype keys). */
+const segment = (name: string): Map<string, Family> => new Map([[`${name}_v4`, 'v4'], [`${name}_v6`, 'v6']]);
+const PEER = segment('peer');
+const IP_ADDR = segment('ip_addr');
+const RR = segment('rr');
 
 /** Classify a key relative to the prefix, or undefined for keys this agent does not use. */
 export function classifyKey(prefix: string, key: string): KeyClass | undefined {
-  if (!key.startsWith(prefix + '/')) return undefined;
+  if (key.charCodeAt(prefix.length) !== 47 /* '/' */ || !key.startsWith(prefix)) return undefined;
   const parts = key.slice(prefix.length + 1).split('/');
   const [a, b, c, d] = parts;
   if (a === 'global') {
     if (parts.length === 2 && b === 'as_num') return { kind: 'globalAs' };
     if (parts.length === 2 && b === 'loglevel') return { kind: 'loglevel' };
-    const m = parts.length === 3 && c ? /^peer_(v4|v6)$/.exec(b ?? '') : null;
-    if (m && c) return { kind: 'globalPeer', family: FAMILY[m[1]!]!, keyIp: c };
+    const family = parts.length === 3 && c ? PEER.get(b!) : undefined;
+    if (family && c) return { kind: 'globalPeer', family, keyIp: c };
     return undefined;
   }
   if (a === 'host' && b) {
     if (parts.length === 3 && c === 'as_num') return { kind: 'hostAs', node: b };
-    const ipm = parts.length === 3 ? /^ip_addr_(v4|v6)$/.exec(c ?? '') : null;
-    if (ipm) return { kind: 'hostIp', family: FAMILY[ipm[1]!]!, node: b };
-    const pm = parts.length === 4 && d ? /^peer_(v4|v6)$/.exec(c ?? '') : null;
-    if (pm && d) return { kind: 'hostPeer', family: FAMILY[pm[1]!]!, node: b, keyIp: d };
+    const ipFamily = parts.length === 3 ? IP_ADDR.get(c!) : undefined;
+    if (ipFamily) return { kind: 'hostIp', family: ipFamily, node: b };
+    const peerFamily = parts.length === 4 && d ? PEER.get(c!) : undefined;
+    if (peerFamily && d) return { kind: 'hostPeer', family: peerFamily, node: b, keyIp: d };
     return undefined;
   }
-  const rm = parts.length === 2 && b ? /^rr_(v4|v6)$/.exec(a ?? '') : null;
-  if (rm && b) return { kind: 'rr', family: FAMILY[rm[1]!]!, keyIp: b };
+  const rrFamily = parts.length === 2 && b ? RR.get(a!) : undefined;
+  if (rrFamily && b) return { kind: 'rr', family: rrFamily, keyIp: b };
   return undefined;
 }
 
