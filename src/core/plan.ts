@@ -253,16 +253,39 @@ function findByName(order: readonly Session[], name: string): number {
   return lo;
 }
 
-/** The memo's order with the touched sessions' names re-looked-up (copy: plans are immutable). */
+/** Up to this many touched names are placed one by one (binary search, splice); more are merged in one pass. */
+const SPLICE_MAX = 16;
+
+/**
+ * The memo's order with the touched sessions' names re-looked-up (a copy:
+ * plans are immutable): a few by splicing, a burst (e.g. 1,000 nodes moved
+ * at once) by one merge, O(sessions + touched log touched) instead of a
+ * splice of the whole array per name.
+ */
 function reorder(memo: PlanMemo, frame: Frame, touched: readonly Session[]): readonly Session[] {
+  // The session each touched name has now (undefined: gone). A name stands for one neighbour address.
+  const now = new Map<string, Session | undefined>();
+  for (const t of touched) {
+    if (now.has(t.name)) continue;
+    const s = memo.clients.get(t.neighbor) ?? frame.mesh.get(t.neighbor);
+    now.set(t.name, s !== undefined && s.name === t.name ? s : undefined);
+  }
+  if (now.size > SPLICE_MAX) {
+    const kept = memo.order.filter((s) => !now.has(s.name));
+    const added = [...now.values()].filter((s): s is Session => s !== undefined).sort(byName);
+    const order: Session[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < kept.length || j < added.length) {
+      if (j >= added.length || (i < kept.length && kept[i]!.name < added[j]!.name)) order.push(kept[i++]!);
+      else order.push(added[j++]!);
+    }
+    return order;
+  }
   const order = memo.order.slice();
-  const names = new Set(touched.map((s) => s.name));
-  for (const name of names) {
+  for (const [name, current] of now) {
     const i = findByName(order, name);
     const present = order[i]?.name === name;
-    const neighbor = touched.find((s) => s.name === name)!.neighbor;
-    const now = memo.clients.get(neighbor) ?? frame.mesh.get(neighbor);
-    const current = now !== undefined && now.name === name ? now : undefined;
     if (present && current) order[i] = current;
     else if (present) order.splice(i, 1);
     else if (current) order.splice(i, 0, current);

@@ -92,4 +92,29 @@ describe('derivePlan with a memo', () => {
       expect(Buffer.concat(bytes).toString('latin1')).toBe(Buffer.concat(createRenderer()(derivePlan(state, 'v4', self))).toString('latin1'));
     }
   });
+
+  it('gives the same plan as without a memo when a batch moves hundreds of nodes at once (merged, not spliced)', () => {
+    const rand = rng(11);
+    const state = createState();
+    const self = { ip: '10.0.0.1' };
+    const memo = createPlanMemo();
+    const addr = (i: number): string => `10.2.${i >> 8}.${i & 255}`;
+    const put = (node: number, value: string, revision: number): EtcdEvent => ({ type: 'put', key: `${PREFIX}/host/n${node}/ip_addr_v4`, value, revision });
+    const seed: EtcdEvent[] = [];
+    for (let n = 0; n < 1500; n++) {
+      seed.push(put(n, addr(n), 1), { type: 'put', key: `${PREFIX}/host/n${n}/peer_v4/10.0.0.1`, value: '{"ip":"10.0.0.1","as_num":64512}', revision: 1 });
+    }
+    applyBatch(state, PREFIX, { revision: 1, events: seed });
+    derivePlan(state, 'v4', self, memo);
+    for (let rev = 2; rev <= 12; rev++) {
+      const size = [3, 17, 200, 900][rev % 4]!; // below and above the splice limit
+      const events: EtcdEvent[] = [];
+      for (let k = 0; k < size; k++) {
+        const node = Math.floor(rand() * 1700);
+        events.push(rand() < 0.8 ? put(node, addr(Math.floor(rand() * 4000)), rev) : { type: 'delete', key: `${PREFIX}/host/n${node}/ip_addr_v4`, revision: rev });
+      }
+      applyBatch(state, PREFIX, { revision: rev, events });
+      expect(derivePlan(state, 'v4', self, memo)).toEqual(derivePlan(state, 'v4', self));
+    }
+  });
 });
