@@ -162,6 +162,10 @@ describe('fuzzing the pure core', () => {
           for (const r of res.rejected) expect(r.reason.length).toBeLessThan(400); // reasons quote at most 64 chars of the value
           rejections += res.rejected.length;
         }
+        // The state folded change by change plans exactly as one read of the same keys at once.
+        const fresh = createState();
+        applyBatch(fresh, PREFIX, { revision: rev, events: [{ type: 'resync', revision: rev, kvs: [...state.raw].map(([key, value]) => ({ key, value })) }] });
+        for (const f of FAMILIES) expect(derivePlan(state, f, SELF)).toEqual(derivePlan(fresh, f, SELF));
         for (const f of FAMILIES) {
           const plan = derivePlan(state, f, SELF);
           const text = Buffer.concat(render(plan)).toString('latin1');
