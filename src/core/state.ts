@@ -106,7 +106,7 @@ function touch(state: State, entry: Entry): void {
       return;
     case 'hostIp': {
       const d = state.dirty[entry.family];
-      if (d.structural) break; // the planner re-decides everything anyway (the initial snapshot, a resync)
+      if (d.structural) break; // the planner re-decides everything anyway (its first plan, or after an RR, global peer or AS change)
       d.addrs.add(entry.ip);
       d.nodes.add(entry.node);
       break;

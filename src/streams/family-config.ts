@@ -16,7 +16,11 @@ export interface FamilyConfig {
   readonly plan: FamilyPlan;
   /** The file's bytes (ASCII) as rendered, in parts: hashed, compared and written as they are. */
   readonly parts: ConfigBytes;
-  /** The same as one buffer, and as text: joined on first use (CLI, replay, tests; not the agent's path). */
+  /**
+   * The same as one buffer, and as text: joined on first use (CLI, replay,
+   * tests; not the agent's path). Both are non-enumerable getters: a spread,
+   * JSON.stringify or structuredClone of a config drops them.
+   */
   readonly bytes: Buffer;
   readonly text: string;
   /** sha256 of the bytes (hex), computed once: logs, journal and replay compare generations by it. */
