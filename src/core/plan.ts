@@ -153,8 +153,10 @@ const sameFrame = (a: Frame, b: Frame): boolean =>
     return o !== undefined && sameSession(o, s);
   });
 
+const NO_NOTES: readonly string[] = Object.freeze([]);
+
 /** The client session (if any) for one neighbour address, and the conflicts resolved to get it. */
-function clientAt(state: State, family: Family, frame: Frame, addr: string): { session?: Session; notes: string[] } {
+function clientAt(state: State, family: Family, frame: Frame, addr: string): { session?: Session; notes: readonly string[] } {
   const offers: Candidate[] = [];
   for (const [node] of state.nodesByIp[family].get(addr)) {
     for (const [key, p] of state.hostPeersByNode[family].get(node)) {
@@ -163,12 +165,15 @@ function clientAt(state: State, family: Family, frame: Frame, addr: string): { s
     if (frame.globalAs !== undefined) offers.push({ as: frame.globalAs, node, specific: false, key: '' });
   }
   const c = offers.reduce<Candidate | undefined>((a, b) => (a === undefined ? b : preferred(a, b)), undefined);
-  if (c === undefined) return { notes: [] };
+  if (c === undefined) return { notes: NO_NOTES };
   const notes: string[] = [];
-  const others = [...new Set(offers.filter((o) => o.node !== c.node).map((o) => o.node))].sort(byText);
-  for (const other of others) notes.push(`nodes ${c.node} and ${other} share address ${addr}: one session, AS from ${c.node}`);
-  if (offers.some((o) => o.node === c.node && o.as !== c.as)) {
-    notes.push(`node ${c.node} (${addr}) has two client peerings with different AS: using ${c.as}`);
+  // A lone offer (one node, one peering: the usual case) has no conflict to note.
+  if (offers.length > 1) {
+    const others = [...new Set(offers.filter((o) => o.node !== c.node).map((o) => o.node))].sort(byText);
+    for (const other of others) notes.push(`nodes ${c.node} and ${other} share address ${addr}: one session, AS from ${c.node}`);
+    if (offers.some((o) => o.node === c.node && o.as !== c.as)) {
+      notes.push(`node ${c.node} (${addr}) has two client peerings with different AS: using ${c.as}`);
+    }
   }
   if (addr === frame.me) {
     notes.push(`node ${c.node} has this RR's own address ${addr}: no session with itself`);

@@ -73,17 +73,22 @@ export interface EtcdSourceOptions {
  */
 export async function readPrefix(client: Etcd3, prefix: string, pageSize: number): Promise<{ revision: number; kvs: KeyValue[] }> {
   const end = Range.prefix(prefix).end;
-  let start = Buffer.from(prefix);
+  const page = (start: Buffer, revision?: number) => {
+    const range = client.getAll().inRange(new Range(start, end)).limit(pageSize);
+    return (revision === undefined ? range : range.revision(revision)).exec();
+  };
+  let next = page(Buffer.from(prefix));
   let revision: number | undefined;
   const kvs: KeyValue[] = [];
   for (;;) {
-    const range = client.getAll().inRange(new Range(start, end)).limit(pageSize);
-    const res = await (revision === undefined ? range : range.revision(revision)).exec();
+    const res = await next;
     revision ??= Number(res.header.revision);
-    for (const kv of res.kvs) kvs.push({ key: str(kv.key), value: str(kv.value) });
     const last = res.kvs[res.kvs.length - 1];
-    if (!res.more || last === undefined) return { revision, kvs };
-    start = Buffer.concat([last.key, Buffer.from([0])]); // the next key after the last one read
+    const more = res.more && last !== undefined;
+    // Ask for the next page (from the key after the last one read) before decoding this one: etcd works meanwhile.
+    if (more) next = page(Buffer.concat([last.key, Buffer.from([0])]), revision);
+    for (const kv of res.kvs) kvs.push({ key: str(kv.key), value: str(kv.value) });
+    if (!more) return { revision, kvs };
   }
 }
 
