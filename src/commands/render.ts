@@ -54,16 +54,16 @@ export async function renderOnce(cfg: AgentConfig, opts: { out?: string; check: 
   const self = { ip: cfg.ip, ...(cfg.ip6 !== undefined ? { ip6: cfg.ip6 } : {}) };
   for (const family of FAMILIES) {
     const plan = derivePlan(state, family, self);
-    const text = render(plan);
+    const config = render(plan);
     if (opts.check) {
-      const stage = await writeStage(dir, family, text);
+      const stage = await writeStage(dir, family, config);
       const res = await birdCheck({ bird: family === 'v4' ? cfg.birdBin : cfg.bird6Bin, file: stage, timeoutMs: 10_000 });
       if (!res.ok) {
         await discardStage(dir, family);
         throw new CommandFailed(`BIRD rejected the ${family} config: ${res.message}`);
       }
     }
-    const path = await writeConfig(dir, family, text);
+    const path = await writeConfig(dir, family, config);
     log.info('config written', { family, path, revision: state.revision, sessions: plan.sessions.length, checked: opts.check });
   }
 }

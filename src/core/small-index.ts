@@ -41,15 +41,7 @@ export class SmallIndex<K, V> {
     else yield [cur.key, cur.value];
   }
 
-  has(k: K): boolean {
-    return this.map.has(k);
-  }
-
   keys(): IterableIterator<K> {
     return this.map.keys();
-  }
-
-  get size(): number {
-    return this.map.size;
   }
 }

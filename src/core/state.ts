@@ -132,7 +132,6 @@ function touch(state: State, entry: Entry): void {
   else for (const f of FAMILIES) state.gens[f]++;
 }
 
-
 function keyed<K, V>(map: Map<K, Map<string, V>>, k: K, key: string, v: V, add: boolean): void {
   let inner = map.get(k);
   if (add) {
