@@ -426,8 +426,8 @@ function startTool({ endpoint, configDir, check, toolCmd, nodeArgs = [], env = {
     IP6: RR_IP6,
     ETCD_ENDPOINTS: endpoint,
     CONFIG_DIR: configDir,
-    BIRD_SOCKET: join(configDir, 'no-bird.ctl'),
-    BIRD6_SOCKET: join(configDir, 'no-bird6.ctl'),
+    BIRD_SOCKET: join(configDir, 'bird.ctl'),
+    BIRD6_SOCKET: join(configDir, 'bird6.ctl'),
     CONFIG_CHECK: check ? '1' : '0',
     LOG_LEVEL: 'info',
     ...env,
@@ -455,6 +455,48 @@ function startTool({ endpoint, configDir, check, toolCmd, nodeArgs = [], env = {
   });
   child.stderr.setEncoding('utf8').on('data', (d) => (stderr = (stderr + d).slice(-8000)));
   return { child, pid: child.pid, lines, stderr: () => stderr, stop: () => terminate(child) };
+}
+
+// ---------------------------------------------------------------- a stand-in BIRD
+
+/**
+ * A control socket that answers like a running BIRD 1.6 (greeting, `configure`
+ * -> `0003 Reconfigured`, `show status`, `show protocols`) without being one:
+ * BIRD is not the subject here, but every reload of the tool is a real
+ * exchange on a socket (and `birdc`, for a TOOL_CMD that runs it, works too).
+ * Served by this process, so none of its CPU is counted against the tool.
+ */
+async function standInBird(path) {
+  const replies = {
+    configure: `0002-Reading configuration from ${path}.cfg\n0003 Reconfigured\n`,
+    'show status': '1000-BIRD 1.6.8\n1011-Router ID is 172.16.0.1\n0013 Daemon is up and running\n',
+    'show protocols': '2002-name     proto    table    state  since       info\n1002-device1  Device   master   up     00:00:00\n0000 \n',
+  };
+  const conns = new Set();
+  const server = createServer((c) => {
+    conns.add(c);
+    c.on('close', () => conns.delete(c)).on('error', () => undefined);
+    let buf = '';
+    c.setEncoding('utf8').on('data', (d) => {
+      buf += d;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const cmd = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (cmd === 'quit') return void c.end();
+        c.write(replies[cmd] ?? '9001 syntax error\n');
+      }
+    });
+    c.write('0001 BIRD 1.6.8 ready.\n');
+  });
+  await new Promise((resolve, reject) => server.once('error', reject).listen(path, resolve));
+  return {
+    close: () =>
+      new Promise((resolve) => {
+        for (const c of conns) c.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 // ---------------------------------------------------------------- stats
@@ -496,7 +538,9 @@ async function measureRun(ctx, { check, trials, burst, series, label }) {
   const phases = {};
   const out = { label, check };
   let tool;
+  const birds = [];
   try {
+    for (const name of ['bird.ctl', 'bird6.ctl']) birds.push(await standInBird(join(configDir, name)));
     // 1. start -> first complete bird.cfg
     phases.start = { fromUs: hrUs() };
     const t0 = now();
@@ -630,6 +674,7 @@ async function measureRun(ctx, { check, trials, burst, series, label }) {
   } finally {
     watch.stop();
     if (tool) await tool.stop();
+    for (const b of birds) await b.close();
     rmSync(configDir, { recursive: true, force: true });
     tempDirs.delete(configDir);
   }

@@ -30,7 +30,6 @@ import { s6Probes } from './effects/s6-health.js';
 
 const SOCKET: Record<Family, (c: AgentConfig) => string> = { v4: (c) => c.birdSocket, v6: (c) => c.bird6Socket };
 const CHECK: Record<Family, (c: AgentConfig) => string> = { v4: (c) => c.birdBin, v6: (c) => c.bird6Bin };
-const BIRDC: Record<Family, (c: AgentConfig) => string> = { v4: (c) => c.birdcBin, v6: (c) => c.birdc6Bin };
 const S6_SERVICE: Record<Family, string> = { v4: 'bird', v6: 'bird6' };
 
 /** Backoff for effects that failed for a reason worth retrying (I/O, timeouts). */
@@ -69,7 +68,6 @@ export function startAgent(cfg: AgentConfig, log: Log): { stop(): Promise<void> 
       family: f,
       configDir: cfg.configDir,
       ...(cfg.check ? { checkBin: CHECK[f](cfg) } : {}),
-      birdcBin: BIRDC[f](cfg),
       socket: SOCKET[f](cfg),
       timeoutMs: cfg.commandTimeoutMs,
     });
@@ -109,7 +107,7 @@ export function startAgent(cfg: AgentConfig, log: Log): { stop(): Promise<void> 
   subs.add(health$.subscribe(journal.health));
   subs.add(outcomesSeen$.subscribe(journal.outcome));
   subs.add(metrics.attach({ etcd$: etcdStatus$, batches$, settled$, configs$, health$, outcomes$: outcomesSeen$, status$ }));
-  const daemon = (f: Family) => ({ birdc: BIRDC[f](cfg), socket: SOCKET[f](cfg), timeoutMs: cfg.commandTimeoutMs });
+  const daemon = (f: Family) => ({ socket: SOCKET[f](cfg), timeoutMs: cfg.commandTimeoutMs });
   subs.add(metrics.pollSessions({ v4: daemon('v4'), v6: daemon('v6') }, cfg.sessionPollMs));
   let http: HttpServer | undefined;
   if (cfg.httpListen !== undefined) {

@@ -66,9 +66,8 @@ export const statusCommand: Command = {
     const daemons: DaemonStatus[] = await Promise.all(
       families.map(async (family): Promise<DaemonStatus> => {
         const socket = family === 'v4' ? bird.birdSocket : bird.bird6Socket;
-        const birdc = family === 'v4' ? bird.birdcBin : bird.birdc6Bin;
         try {
-          const rows = await showProtocolsAll({ birdc, socket, timeoutMs });
+          const rows = await showProtocolsAll({ socket, timeoutMs });
           return { family, socket, answered: true, sessions: rows.filter((r) => r.proto === 'BGP').map((r) => session(family, r)) };
         } catch (err) {
           return { family, socket, answered: false, error: err instanceof Error ? err.message : String(err), sessions: [] };

@@ -44,8 +44,6 @@ export interface AgentConfig {
   readonly s6ScanDir?: string;
   readonly birdBin: string;
   readonly bird6Bin: string;
-  readonly birdcBin: string;
-  readonly birdc6Bin: string;
   /** HTTP endpoint for /livez, /readyz, /metrics; undefined = off (HTTP_LISTEN=off). */
   readonly httpListen?: HttpListen;
   /** Event journal (JSON lines); undefined = no journal. */
@@ -173,15 +171,13 @@ export function integerFromEnv(env: Env, name: string, dflt: number, min = 0, ma
   return integer(env, name, dflt, min, max);
 }
 
-/** The BIRD control sockets and commands (for commands that talk to BIRD only). */
-export function birdFromEnv(env: Env): Pick<AgentConfig, 'birdSocket' | 'bird6Socket' | 'birdBin' | 'bird6Bin' | 'birdcBin' | 'birdc6Bin'> {
+/** The BIRD control sockets and `bird -p` commands (for commands that talk to BIRD only). */
+export function birdFromEnv(env: Env): Pick<AgentConfig, 'birdSocket' | 'bird6Socket' | 'birdBin' | 'bird6Bin'> {
   return {
     birdSocket: present(env, 'BIRD_SOCKET') ?? '/sockets/bird.ctl',
     bird6Socket: present(env, 'BIRD6_SOCKET') ?? '/sockets/bird6.ctl',
     birdBin: present(env, 'BIRD_BIN') ?? 'bird',
     bird6Bin: present(env, 'BIRD6_BIN') ?? 'bird6',
-    birdcBin: present(env, 'BIRDC_BIN') ?? 'birdc',
-    birdc6Bin: present(env, 'BIRDC6_BIN') ?? 'birdc6',
   };
 }
 

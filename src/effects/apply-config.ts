@@ -15,7 +15,6 @@ export interface ApplyOptions {
   readonly configDir: string;
   /** `bird` / `bird6` for the check; undefined skips the check. */
   readonly checkBin?: string;
-  readonly birdcBin: string;
   readonly socket: string;
   readonly timeoutMs: number;
 }
@@ -86,7 +85,7 @@ export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGene
     } else if (loaded && req.reason === 'changed') {
       return;
     }
-    const r = await birdConfigure({ birdc: o.birdcBin, socket: o.socket, timeoutMs: o.timeoutMs });
+    const r = await birdConfigure({ socket: o.socket, timeoutMs: o.timeoutMs });
     loaded = r.ok;
     if (!r.reachable && r.timedOut !== true) {
       // Not running: it reads the installed file when it starts, and applyRequests reloads it when it comes up.

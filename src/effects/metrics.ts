@@ -13,7 +13,7 @@ import type { OpsStatus } from '../core/readiness.js';
 import type { Render } from '../core/render.js';
 import type { FoldResult } from '../core/state.js';
 import type { FamilyConfig } from '../streams/family-config.js';
-import { showProtocols, type BirdcOptions, type ProtocolRow } from './bird-control.js';
+import { showProtocols, type BirdSocketOptions, type ProtocolRow } from './bird-control.js';
 import type { EtcdStatus } from './etcd-source.js';
 
 export interface MetricSources {
@@ -150,10 +150,10 @@ export function createMetrics(prefix: string) {
       return subs;
     },
 
-    /** Read each daemon's BGP sessions every `intervalMs` (`birdc show protocols`). */
-    pollSessions(daemons: Readonly<Record<Family, BirdcOptions>>, intervalMs: number): Subscription {
+    /** Read each daemon's BGP sessions every `intervalMs` (`show protocols` on its control socket). */
+    pollSessions(daemons: Readonly<Record<Family, BirdSocketOptions>>, intervalMs: number): Subscription {
       const subs = new Subscription();
-      for (const [family, opts] of Object.entries(daemons) as Array<[Family, BirdcOptions]>) {
+      for (const [family, opts] of Object.entries(daemons) as Array<[Family, BirdSocketOptions]>) {
         subs.add(
           timer(0, intervalMs)
             .pipe(exhaustMap(() => from(showProtocols(opts).then((rows) => ({ rows }), (err: unknown) => ({ err })))))

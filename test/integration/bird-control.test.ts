@@ -3,17 +3,21 @@
  * (a bridged lab: 10.77.0.0/24, fd77::/64). Needs root and the bird package.
  */
 import { existsSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   birdCheck,
   birdConfigure,
+  parseShowProtocols,
+  parseShowProtocolsAll,
   probeSocket,
   showProtocols,
+  showProtocolsAll,
 } from '../../src/effects/bird-control.js';
 import {
-  BIRDC_BIN,
   BIRD_BIN,
+  birdc,
   sessionResets,
   startBird,
   stateChanges,
@@ -57,11 +61,7 @@ protocol bgp Mesh_10_0_0_2 from bgp_template { local as 64511; neighbor 10.0.0.2
 protocol bgp Node_10_0_0_5 from bgp_template { local as 64512; neighbor 10.0.0.5 as 64512; rr client; rr cluster id 1.0.0.1; }
 `;
 
-const ctl = (h: BirdHandle, timeoutMs = 5000) => ({
-  birdc: BIRDC_BIN[h.family],
-  socket: h.socket,
-  timeoutMs,
-});
+const ctl = (h: BirdHandle, timeoutMs = 5000) => ({ socket: h.socket, timeoutMs });
 
 describe.skipIf(!canRun)('bird-control against real BIRD', { timeout: 60_000 }, () => {
   let lab: Lab | undefined;
@@ -151,6 +151,14 @@ describe.skipIf(!canRun)('bird-control against real BIRD', { timeout: 60_000 }, 
       expect(rows[1]).toMatchObject({ proto: 'BGP', table: 'master', state: 'up', info: 'Established' });
       expect(rows[1]?.since).toMatch(/^\d{2}:\d{2}:\d{2}$/);
     });
+
+    it('reads over the socket what birdc -v prints (rows and details; since masked, BIRD\'s clock drifts)', async () => {
+      const masked = <T extends { since: string }>(rows: T[]): T[] => rows.map((r) => ({ ...r, since: '-' }));
+      expect(masked(await showProtocols(ctl(a)))).toEqual(masked(parseShowProtocols(await birdc(a.socket, 'show protocols', 'v4', true))));
+      const all = await showProtocolsAll(ctl(a));
+      expect(all.find((r) => r.name === 'Mesh_10_77_0_2')).toMatchObject({ neighbor: '10.77.0.2', bgpState: 'Established' });
+      expect(masked(all)).toEqual(masked(parseShowProtocolsAll(await birdc(a.socket, 'show protocols all', 'v4', true))));
+    });
   });
 
   describe('birdConfigure', () => {
@@ -203,13 +211,11 @@ describe.skipIf(!canRun)('bird-control against real BIRD', { timeout: 60_000 }, 
     });
 
     it('a missing socket is unreachable', async () => {
-      const r = await birdConfigure({ birdc: BIRDC_BIN.v4, socket: join(dir, 'none.ctl'), timeoutMs: 5000 });
-      expect(r.ok).toBe(false);
-      expect(r.reachable).toBe(false);
-      expect(r.message).toMatch(/^Unable to connect to server control socket \(.*none\.ctl\): No such file or directory$/);
-      await expect(showProtocols({ birdc: BIRDC_BIN.v4, socket: join(dir, 'none.ctl'), timeoutMs: 5000 })).rejects.toThrow(
-        /Unable to connect/,
-      );
+      const none = join(dir, 'none.ctl');
+      const r = await birdConfigure({ socket: none, timeoutMs: 5000 });
+      expect(r).toMatchObject({ ok: false, reachable: false, message: `${none}: cannot connect (ENOENT)` });
+      expect(r.timedOut).toBeUndefined();
+      await expect(showProtocols({ socket: none, timeoutMs: 5000 })).rejects.toThrow(`${none}: cannot connect (ENOENT)`);
     });
   });
 
@@ -272,4 +278,46 @@ describe.skipIf(!canRun)('bird-control against real BIRD', { timeout: 60_000 }, 
       await Promise.all([a6.stop(), b6.stop()]);
     });
   });
+});
+
+/** A stand-in control socket that answers each connection with `script` (greeting included) and then does `after`. */
+async function fakeBird(path: string, script: string, after: 'close' | 'hang'): Promise<net.Server> {
+  const server = net.createServer((c) => {
+    c.on('error', () => undefined);
+    if (script !== '') c.write(script);
+    c.once('data', () => {
+      if (after === 'close') c.destroy();
+    });
+  });
+  await new Promise<void>((res) => server.listen(path, res));
+  return server;
+}
+
+describe('birdConfigure: replies a healthy BIRD does not give (a stand-in socket)', () => {
+  const cases: Array<{ what: string; script: string; after: 'close' | 'hang'; want: Record<string, unknown> }> = [
+    { what: 'closed after the greeting (BIRD died reading the file)', script: '0001 BIRD 1.6.8 ready.\n', after: 'close',
+      want: { ok: false, reachable: true, message: expect.stringMatching(/connection closed before the reply to "configure" ended/) } },
+    { what: 'greeted, then silent', script: '0001 BIRD 1.6.8 ready.\n', after: 'hang',
+      want: { ok: false, reachable: true, timedOut: true, message: 'configure timed out after 300 ms (BIRD answered but did not finish)' } },
+    { what: 'accepted the connection, never greeted', script: '', after: 'hang',
+      want: { ok: false, reachable: false, timedOut: true, message: expect.stringMatching(/^configure timed out after 300 ms \(no greeting from BIRD on /) } },
+    { what: 'shutting down', script: '0001 BIRD 1.6.8 ready.\n0006 Reconfiguration ignored, shutting down\n', after: 'hang',
+      want: { ok: false, reachable: true, message: 'unexpected reply from BIRD: 0006 Reconfiguration ignored, shutting down' } },
+    { what: 'queued behind a running reconfiguration', script: '0001 BIRD 1.6.8 ready.\n0002-Reading configuration from /c/bird.cfg\n0005 Reconfiguration already in progress, queueing new config\n', after: 'hang',
+      want: { ok: true, reachable: true, message: 'Reconfiguration already in progress, queueing new config' } },
+  ];
+  for (const c of cases) {
+    it(c.what, async () => {
+      const dir = tempDir('rr-fake-bird');
+      const path = join(dir, 'bird.ctl');
+      const server = await fakeBird(path, c.script, c.after);
+      try {
+        const r = await birdConfigure({ socket: path, timeoutMs: 300 });
+        expect(r).toMatchObject(c.want);
+      } finally {
+        server.close();
+        await removeDir(dir);
+      }
+    });
+  }
 });
