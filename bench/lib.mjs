@@ -799,7 +799,7 @@ export async function runBench(options = {}) {
 
 export function table(result) {
   const head = [
-    'N', 'load s', 'start ms', 'put p50', 'put p99', 'CPU/chg ms', 'birdc ms', 'burst rewr', 'burst final ms', 'RSS load MiB', 'RSS peak MiB',
+    'N', 'load s', 'start ms', 'put p50', 'put p99', 'CPU/chg ms', 'child ms', 'burst rewr', 'burst final ms', 'RSS load MiB', 'RSS peak MiB',
     '| -p start ms', '-p put p50', '-p put p99', 'bird -p ms',
   ];
   const rows = result.sizes.map((s) => {
@@ -816,6 +816,6 @@ export function table(result) {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const fmt = (r) => r.map((x, i) => x.padStart(w[i])).join('  ');
   const loads = result.sizes.map((s) => `N=${s.n} ${s.loadavgBefore[0]}->${s.loadavgAfter[0]}`).join(', ');
-  const legend = 'CPU/chg: agent and its children per change, idle rate subtracted; birdc ms: the children (birdc) alone';
+  const legend = 'CPU/chg: agent and its children per change, idle rate subtracted; child ms: its child processes alone (the agent has none when the check is off; the reload command of a TOOL_CMD)';
   return [`tool: ${result.tool}`, fmt(head), ...rows.map(fmt), legend, `load average (1 min) before->after: ${loads} on ${result.machine.cpus} CPUs`].join('\n');
 }

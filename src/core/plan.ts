@@ -17,6 +17,9 @@ const MAX_NOTES = 20;
 
 export type SessionKind = 'mesh' | 'client';
 
+/** A session's kind from its name: mesh sessions are `Mesh_<addr>`, clients `Node_<addr>`. */
+export const kindOfSessionName = (name: string): SessionKind => (name.startsWith('Mesh_') ? 'mesh' : 'client');
+
 export interface Session {
   readonly name: string;
   readonly kind: SessionKind;

@@ -11,6 +11,7 @@ import type { EtcdBatch, Family, HealthEvent, OutcomeEvent } from '../core/event
 import { classifyKey } from '../core/keyspace.js';
 import type { OpsStatus } from '../core/readiness.js';
 import type { Render } from '../core/render.js';
+import { kindOfSessionName, type SessionKind } from '../core/plan.js';
 import type { FoldResult } from '../core/state.js';
 import type { FamilyConfig } from '../streams/family-config.js';
 import { showProtocols, type BirdSocketOptions, type ProtocolRow } from './bird-control.js';
@@ -76,8 +77,8 @@ export function createMetrics(prefix: string) {
     daemonUp: new client.Gauge({ name: 'routereflector_daemon_up', help: '1 while the daemon answers on its control socket', labelNames: ['family'], registers: [registry] }),
     live: new client.Gauge({ name: 'routereflector_live', help: '1 when /livez answers 200', registers: [registry] }),
     ready: new client.Gauge({ name: 'routereflector_ready', help: '1 when /readyz answers 200 (BIRD runs the current plan)', registers: [registry] }),
-    sessions: new client.Gauge({ name: 'routereflector_bgp_sessions', help: 'BGP sessions by family and state (birdc show protocols)', labelNames: ['family', 'state'], registers: [registry] }),
-    sessionPollErrors: new client.Counter({ name: 'routereflector_bgp_session_poll_errors_total', help: 'Failed birdc show protocols polls', labelNames: ['family'], registers: [registry] }),
+    sessions: new client.Gauge({ name: 'routereflector_bgp_sessions', help: 'BGP sessions by family and state (show protocols)', labelNames: ['family', 'state'], registers: [registry] }),
+    sessionPollErrors: new client.Counter({ name: 'routereflector_bgp_session_poll_errors_total', help: 'Failed show protocols polls on the control socket', labelNames: ['family'], registers: [registry] }),
   };
   const sessionStates = new Set<string>(['Established']);
   const kindOf = (key: string): string => classifyKey(prefix, key)?.kind ?? 'unknown';
@@ -117,11 +118,23 @@ export function createMetrics(prefix: string) {
           for (const [kind, n] of counts) m.invalid.set({ kind }, n);
         }),
       );
+      /** Planned sessions by kind, per family, with the generation they were counted at. */
+      const planned = new Map<Family, { generation: number; kinds: Record<SessionKind, number> }>();
       subs.add(
         s.configs$.subscribe((c) => {
           m.generation.set({ family: c.family }, c.generation);
-          const kinds = { mesh: 0, client: 0 };
-          for (const x of c.plan.sessions) kinds[x.kind]++;
+          const last = planned.get(c.family);
+          let kinds: Record<SessionKind, number>;
+          if (last !== undefined && c.generation === last.generation + 1) {
+            // The diff is against the config counted last: count what it adds and removes, not the whole plan.
+            kinds = { ...last.kinds };
+            for (const name of c.diff.added) kinds[kindOfSessionName(name)]++;
+            for (const name of c.diff.removed) kinds[kindOfSessionName(name)]--;
+          } else {
+            kinds = { mesh: 0, client: 0 };
+            for (const x of c.plan.sessions) kinds[x.kind]++;
+          }
+          planned.set(c.family, { generation: c.generation, kinds });
           for (const [kind, n] of Object.entries(kinds)) m.planned.set({ family: c.family, kind }, n);
           const d = c.diff;
           m.resets.inc({ family: c.family }, d.changed.length);

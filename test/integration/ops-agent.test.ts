@@ -135,6 +135,17 @@ describe('ops endpoints, CLI and journal against a running agent', () => {
     const line = await agent.waitForLine(plan('v4', '+0 -0 ~1'), 'plan ~1 for the altered session', { from: mark });
     expect(line.changed).toEqual(['Node_10_77_0_12']);
     await waitFor(async () => (await metrics()).get('routereflector_expected_session_resets_total{family="v4"}') === resets + 1, { what: 'expected resets +1' });
+    // Planned sessions are counted from each diff: a changed session keeps the count, a removed one lowers it.
+    const planned = async (): Promise<number | undefined> => (await metrics()).get('routereflector_planned_sessions{family="v4",kind="client"}');
+    expect(await planned()).toBe(2);
+    let m = agent.lines.length;
+    await lab.del(`/host/n2/peer_v4/${RR}`);
+    await agent.waitForLine(plan('v4', '+0 -1 ~0'), 'plan -1 for the removed peer', { from: m });
+    await waitFor(async () => (await planned()) === 1, { what: 'one planned client session' });
+    m = agent.lines.length;
+    await put(`/host/n2/peer_v4/${RR}`, { ip: RR, as_num: 65000 });
+    await agent.waitForLine(plan('v4', '+1 -0 ~0'), 'plan +1 for the peer put back', { from: m });
+    await waitFor(async () => (await planned()) === 2, { what: 'two planned client sessions again' });
   });
 
   it('status lists each BGP session with neighbour, kind and state', async () => {
