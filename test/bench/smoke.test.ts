@@ -44,4 +44,26 @@ describe('bench smoke (N=200)', () => {
     expect(result.table).toContain('put p50');
     expect(result.file).toMatch(/\.json$/);
   });
+
+  it('measures another tool in the same harness (TOOL_CMD: a polling etcdctl + awk renderer)', { timeout: 240_000 }, async () => {
+    const result = await runBench({
+      sizes: [200],
+      trials: 3,
+      burstPuts: 200,
+      idleMs: 500,
+      settleMs: 300,
+      burstTailMs: 1000,
+      toolCmd: `sh ${join(import.meta.dirname, '..', '..', 'bench', 'tools', 'poll-render.sh')}`,
+      resultsDir,
+      log: () => undefined,
+    });
+    const r = result.sizes[0].run;
+    for (const x of [r.start.ms, r.put.p50, r.cpu.perChangeMs, r.cpu.childrenPerChangeMs, r.burst.rewrites, r.memory.afterLoadMiB]) {
+      expect(isNum(x)).toBe(true);
+    }
+    // The tool's work is done by its children (etcdctl, awk): they are counted.
+    expect(r.cpu.childrenPerChangeMs).toBeGreaterThan(0);
+    expect(result.sizes[0].checked).toBeUndefined();
+    expect(result.tool).toMatch(/poll-render\.sh$/);
+  });
 });
