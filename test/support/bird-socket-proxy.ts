@@ -5,6 +5,7 @@
  * applies the file; the client never sees the end of the reply).
  */
 import net from 'node:net';
+import { tieSockets } from './socket-pair.js';
 
 export interface BirdSocketProxy {
   /** Where clients connect (give this as BIRD_SOCKET). */
@@ -18,15 +19,7 @@ export async function birdSocketProxy(target: string, path: string): Promise<Bir
   const server = net.createServer((client) => {
     const upstream = net.createConnection({ path: target });
     let held = false;
-    conns.add(client).add(upstream);
-    const end = (): void => {
-      client.destroy();
-      upstream.destroy();
-      conns.delete(client);
-      conns.delete(upstream);
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
+    tieSockets(client, upstream, conns);
     client.on('data', (d: Buffer) => {
       if (proxy.holdConfigure && /^configure\b/m.test(d.toString('latin1'))) held = true;
       upstream.write(d);

@@ -11,6 +11,7 @@ import { mkdtempSync, mkdirSync, openSync, closeSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tieSockets } from './socket-pair.js';
 
 const ETCD_BIN = process.env['ETCD_BIN'] ?? 'etcd';
 const ETCDCTL_BIN = process.env['ETCDCTL_BIN'] ?? 'etcdctl';
@@ -233,16 +234,7 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
       return;
     }
     const upstream = connect(Number(url.port), url.hostname);
-    sockets.add(client);
-    sockets.add(upstream);
-    const drop = (): void => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
+    tieSockets(client, upstream, sockets);
     client.pipe(upstream);
     upstream.pipe(client);
   });
