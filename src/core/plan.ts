@@ -250,8 +250,8 @@ function update(memo: PlanMemo, state: State, family: Family, frame: Frame, addr
   return replaced;
 }
 
-function findByName(order: readonly Session[], name: string): number {
-  let lo = 0;
+/** The first index at or after `lo` whose session's name is not below `name` (order is sorted by name). */
+function findByName(order: readonly Session[], name: string, lo = 0): number {
   let hi = order.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
@@ -279,15 +279,24 @@ function reorder(memo: PlanMemo, frame: Frame, touched: readonly Session[]): rea
     now.set(t.name, s !== undefined && s.name === t.name ? s : undefined);
   }
   if (now.size > SPLICE_MAX) {
-    const kept = memo.order.filter((s) => !now.has(s.name));
-    const added = [...now.values()].filter((s): s is Session => s !== undefined).sort(byName);
-    const order: Session[] = [];
+    // Where each touched name stands in the old order (binary searches, ascending), then the
+    // untouched runs between them moved into place in one pass over a copy (kept packed: no holes).
+    const old = memo.order;
+    const names = [...now.keys()].sort(byText);
+    const at: number[] = [];
+    for (let k = 0, from = 0; k < names.length; k++) at.push((from = findByName(old, names[k]!, from)));
+    const order = old.slice();
     let i = 0;
-    let j = 0;
-    while (i < kept.length || j < added.length) {
-      if (j >= added.length || (i < kept.length && kept[i]!.name < added[j]!.name)) order.push(kept[i++]!);
-      else order.push(added[j++]!);
+    let o = 0;
+    for (let k = 0; k < names.length; k++) {
+      const name = names[k]!;
+      for (const end = at[k]!; i < end; ) order[o++] = old[i++]!;
+      if (old[i]?.name === name) i++;
+      const current = now.get(name);
+      if (current !== undefined) order[o++] = current;
     }
+    while (i < old.length) order[o++] = old[i++]!;
+    order.length = o;
     return order;
   }
   const order = memo.order.slice();
