@@ -180,7 +180,7 @@ describe('fault 7: disk full and read-only CONFIG_DIR', () => {
   }, 120_000);
 });
 
-describe('fault 8: slow or hung birdc', () => {
+describe('fault 8: a hung BIRD and a slow configure', () => {
   it('a hung BIRD (SIGSTOP): reload timed out and logged, the pipeline goes on, applied once BIRD answers', async () => {
     const T = 'hung BIRD';
     const dir = tempDir('rr-rel-hung');
