@@ -23,7 +23,7 @@ export const RR6 = 'fd77::1';
 export const N1 = '10.77.0.11';
 export const AS = 64512;
 
-/** `#!/bin/sh` + body written to dir/name, executable: a wrapper to pass as BIRD_BIN or BIRDC_BIN. */
+/** `#!/bin/sh` + body written to dir/name, executable: a wrapper to pass as BIRD_BIN. */
 export function shellScript(dir: string, name: string, body: string): string {
   const path = join(dir, name);
   writeFileSync(path, `#!/bin/sh\n${body}`);
