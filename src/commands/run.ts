@@ -27,6 +27,10 @@ export const runCommand: Command = {
     parse(args, {});
     const cfg = configFromEnv(env);
     const log = createLog({ level: cfg.logLevel, format: cfg.logFormat });
+    for (const name of ['BIRDC_BIN', 'BIRDC6_BIN']) {
+      const value = env[name];
+      if (value !== undefined) log.warn(`${name} is ignored: BIRD is reloaded on its control socket, without birdc`, { [name]: value });
+    }
     const agent = startAgent(cfg, log);
     let stopping = false;
     const stop = (signal: string): void => {

@@ -171,11 +171,21 @@ export function integerFromEnv(env: Env, name: string, dflt: number, min = 0, ma
   return integer(env, name, dflt, min, max);
 }
 
+/** A unix socket address holds at most 107 bytes of path (sun_path); a longer one would be cut short silently. */
+const SOCKET_PATH_MAX = 107;
+
+function socketPath(env: Env, name: string, dflt: string): string {
+  const path = present(env, name) ?? dflt;
+  const bytes = Buffer.byteLength(path);
+  if (bytes > SOCKET_PATH_MAX) throw bad(name, path, `a unix socket path is at most ${SOCKET_PATH_MAX} bytes, this one has ${bytes}`);
+  return path;
+}
+
 /** The BIRD control sockets and `bird -p` commands (for commands that talk to BIRD only). */
 export function birdFromEnv(env: Env): Pick<AgentConfig, 'birdSocket' | 'bird6Socket' | 'birdBin' | 'bird6Bin'> {
   return {
-    birdSocket: present(env, 'BIRD_SOCKET') ?? '/sockets/bird.ctl',
-    bird6Socket: present(env, 'BIRD6_SOCKET') ?? '/sockets/bird6.ctl',
+    birdSocket: socketPath(env, 'BIRD_SOCKET', '/sockets/bird.ctl'),
+    bird6Socket: socketPath(env, 'BIRD6_SOCKET', '/sockets/bird6.ctl'),
     birdBin: present(env, 'BIRD_BIN') ?? 'bird',
     bird6Bin: present(env, 'BIRD6_BIN') ?? 'bird6',
   };

@@ -35,6 +35,8 @@ export interface FamilyStatus {
   readonly loaded: number;
   /** Why the newest generation is not loaded, when a step failed. */
   readonly failure?: string;
+  /** While down: the instance that stopped answering and what it had loaded, in case the same one answers again. */
+  readonly wentDown?: { readonly instance: string; readonly loaded: number };
 }
 
 export interface OpsStatus {
@@ -115,11 +117,18 @@ export function reduceOps(s: OpsStatus, e: OpsEvent): OpsStatus {
     case 'health':
       return judge(
         withFamily(s, e.family, (st) => {
-          const { downReason: _d, instance: _i, ...rest } = st;
-          // A daemon that went down (or restarted) runs whatever its file holds until the agent reloads it.
-          if (!e.up) return { ...rest, up: false, loaded: 0, downReason: e.reason ?? 'down' };
+          const { downReason: _d, instance: _i, wentDown, ...rest } = st;
+          if (!e.up) {
+            // Whether it restarts or only missed probes is known when it answers again; until then it runs nothing we know of.
+            const first = st.up === true && st.instance !== undefined ? { instance: st.instance, loaded: st.loaded } : wentDown;
+            return { ...rest, up: false, loaded: 0, downReason: e.reason ?? 'down', ...(first !== undefined ? { wentDown: first } : {}) };
+          }
+          // The same instance answering again (a hung or busy BIRD) still runs what it had loaded: the agent does
+          // not reload it. A new instance runs whatever its file holds until the agent reloads it.
+          const same = wentDown !== undefined && e.instance === wentDown.instance;
           const restarted = st.up === true && st.instance !== e.instance;
-          return { ...rest, up: true, ...(restarted ? { loaded: 0 } : {}), ...(e.instance !== undefined ? { instance: e.instance } : {}) };
+          const loaded = same ? Math.max(st.loaded, wentDown.loaded) : restarted ? 0 : st.loaded;
+          return { ...rest, up: true, loaded, ...(e.instance !== undefined ? { instance: e.instance } : {}) };
         }),
       );
     case 'outcome':

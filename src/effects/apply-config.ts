@@ -87,9 +87,10 @@ export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGene
     }
     const r = await birdConfigure({ socket: o.socket, timeoutMs: o.timeoutMs });
     loaded = r.ok;
-    if (!r.reachable && r.timedOut !== true) {
-      // Not running: it reads the installed file when it starts, and applyRequests reloads it when it comes up.
-      // (A timeout is different: BIRD runs but hangs, and the same instance will not "come up" again: retried below.)
+    if (r.notRunning === true) {
+      // Not running: it reads the installed file when it starts, and applyRequests reloads it when it comes up
+      // (a new instance). Anything else (a timeout, a connection closed early, EACCES) may leave the same
+      // instance running the old file, which would never "come up" again: retried below.
       const message = `daemon not running on ${o.socket} (${r.message}): config installed, applied when it comes up`;
       yield { ...outcome(generation, 'reload', false, r.durationMs, message), deferred: true };
       return;

@@ -34,17 +34,16 @@ export interface BirdReply {
 const REPLY_LINE = /^(\d{4})([ -])(.*)$/;
 
 /**
- * Split `birdc -v` output (or raw control-socket text) into reply lines.
- * Continuation lines (leading space) get the code of the line before them;
- * their text loses the indent birdc (5 spaces) or the socket (1 space) adds.
- * Lines that carry no code and are not continuations (messages printed by
- * birdc itself, e.g. "No such command. Press `?' for help.") get code "".
- * Empty lines are dropped.
+ * Reply lines to replies. Continuation lines (leading space) get the code of
+ * the line before them and lose `indent(line)` characters of indent. Lines
+ * that carry no code and are not continuations (messages printed by birdc
+ * itself, e.g. "No such command. Press `?' for help.") get code "". Empty
+ * lines are dropped.
  */
-export function parseBirdcReplies(stdout: string): BirdReply[] {
+function parseReplyLines(lines: Iterable<string>, indent: (line: string) => number): BirdReply[] {
   const out: BirdReply[] = [];
   let last = '';
-  for (const raw of stdout.split('\n')) {
+  for (const raw of lines) {
     const line = raw.replace(/\r$/, '');
     if (line.trim() === '') continue;
     const m = REPLY_LINE.exec(line);
@@ -52,13 +51,22 @@ export function parseBirdcReplies(stdout: string): BirdReply[] {
       last = m[1] ?? '';
       out.push({ code: last, text: (m[3] ?? '').trimEnd() });
     } else if (line.startsWith(' ') && last !== '') {
-      const text = line.startsWith('     ') ? line.slice(5) : line.slice(1);
-      out.push({ code: last, text: text.trimEnd() });
+      out.push({ code: last, text: line.slice(indent(line)).trimEnd() });
     } else {
       out.push({ code: '', text: line.trim() });
     }
   }
   return out;
+}
+
+/** `birdc -v` output: it indents continuation lines by 5 spaces (the socket's 1, plus 4). */
+export function parseBirdcReplies(stdout: string): BirdReply[] {
+  return parseReplyLines(stdout.split('\n'), (line) => (line.startsWith('     ') ? 5 : 1));
+}
+
+/** Lines as read from the control socket (birdSocketCommand): continuations start with exactly 1 space. */
+export function parseSocketReplies(lines: readonly string[]): BirdReply[] {
+  return parseReplyLines(lines, () => 1);
 }
 
 /** Reply codes that mean "the new configuration was accepted". */
@@ -147,17 +155,18 @@ export interface ConfigureOutcome {
   durationMs: number;
   /** No full reply within the timeout (BIRD hung or busy; its socket accepted the connection). */
   timedOut?: boolean;
+  /** No daemon listens on the socket (missing, or connection refused): it reads the file when it starts. */
+  notRunning?: boolean;
 }
 
 /**
  * `configure` on the control socket: BIRD reads the configuration file it
  * was started with (the caller has already written and checked it).
- * - unreachable (socket missing / refused / closed before the greeting):
- *   ok false, reachable false.
+ * - no daemon (socket missing, connection refused): ok false, notRunning.
  * - no greeting or no full reply before the timeout: ok false, timedOut,
  *   reachable = whether BIRD greeted; BIRD may still apply the file later.
- * - the connection closed after the greeting (BIRD died while reading the
- *   file): ok false, reachable true, so the caller retries.
+ * - anything else (closed before or after the greeting, an unexpected
+ *   greeting, EACCES, ...): ok false, with why; the caller retries.
  */
 export async function birdConfigure(o: BirdSocketOptions): Promise<ConfigureOutcome> {
   const t0 = performance.now();
@@ -171,9 +180,10 @@ export async function birdConfigure(o: BirdSocketOptions): Promise<ConfigureOutc
       const what = e.greeted ? 'BIRD answered but did not finish' : `no greeting from BIRD on ${o.socket}`;
       return { ok: false, timedOut: true, reachable: e.greeted, message: `configure timed out after ${o.timeoutMs} ms (${what})`, durationMs };
     }
-    return { ok: false, reachable: e.greeted, message: e.message, durationMs };
+    const notRunning = !e.greeted && NOT_LISTENING.has(e.reason);
+    return { ok: false, reachable: e.greeted, ...(notRunning ? { notRunning } : {}), message: e.message, durationMs };
   }
-  const { ok, message } = classifyConfigureReplies(parseBirdcReplies(lines.join('\n')));
+  const { ok, message } = classifyConfigureReplies(parseSocketReplies(lines));
   return { ok, reachable: true, message, durationMs: ms(t0) };
 }
 
@@ -223,13 +233,24 @@ export class BirdSocketError extends Error {
   }
 }
 
+/** Connect errors that mean no daemon listens on the socket (missing, or nobody accepts): nothing to wait for. */
+export const NOT_LISTENING: ReadonlySet<string> = new Set(['ENOENT', 'ECONNREFUSED']);
+
+/** How soon a connect that found BIRD's listen queue full is tried again. */
+const CONNECT_RETRY_MS = 50;
+
 /**
  * One command on a BIRD control socket without spawning birdc: connect, wait
  * for the greeting (`0001 `), send `command`, read to the final reply line (a
  * code followed by a space). Resolves with every line after the greeting as
  * BIRD sent it (codes and continuation lines kept, the final line last; see
- * parseBirdcReplies); rejects with a BirdSocketError. The connection is
- * closed either way.
+ * parseSocketReplies); rejects with a BirdSocketError. The connection is
+ * closed either way, all within `timeoutMs`.
+ *
+ * BIRD 1.6 listens with a queue of 8: while it hangs, connections that timed
+ * out stay queued, and once the queue is full a non-blocking connect fails at
+ * once with EAGAIN. birdc's blocking connect waits instead; so does this,
+ * by trying again until the deadline (then `timeout`, not "not running").
  */
 export function birdSocketCommand(socket: string, command: string, timeoutMs: number): Promise<string[]> {
   return new Promise<string[]>((resolve, reject) => {
@@ -237,24 +258,22 @@ export function birdSocketCommand(socket: string, command: string, timeoutMs: nu
     let greeted = false;
     let buf = '';
     const lines: string[] = [];
-    const conn = net.createConnection({ path: socket });
-    const finish = (err?: BirdSocketError): void => {
+    let conn: net.Socket | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => fail('timeout', `no reply to "${command}" in ${timeoutMs} ms`), timeoutMs);
+    function finish(err?: BirdSocketError): void {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      conn.destroy();
+      clearTimeout(retry);
+      conn?.destroy();
       if (err) reject(err);
       else resolve(lines);
-    };
-    const fail = (reason: string, detail = reason): void => finish(new BirdSocketError(reason, `${socket}: ${detail}`, greeted));
-    const timer = setTimeout(() => fail('timeout', `no reply to "${command}" in ${timeoutMs} ms`), timeoutMs);
-    conn.setEncoding('utf8');
-    conn.on('error', (e: NodeJS.ErrnoException) => {
-      const code = e.code ?? e.message;
-      fail(code, greeted ? e.message : `cannot connect (${code})`);
-    });
-    conn.on('close', () => fail('closed', `connection closed before the reply to "${command}" ended`));
-    conn.on('data', (chunk: string) => {
+    }
+    function fail(reason: string, detail = reason): void {
+      finish(new BirdSocketError(reason, `${socket}: ${detail}`, greeted));
+    }
+    const onData = (chunk: string): void => {
       buf += chunk;
       let nl: number;
       while (!done && (nl = buf.indexOf('\n')) >= 0) {
@@ -265,13 +284,36 @@ export function birdSocketCommand(socket: string, command: string, timeoutMs: nu
           if (!last) continue;
           if (last[1] !== '0001') return fail(`unexpected greeting: ${line}`);
           greeted = true;
-          conn.write(`${command}\n`);
+          conn?.write(`${command}\n`);
           continue;
         }
         lines.push(line);
         if (last) return finish();
       }
-    });
+    };
+    const connect = (): void => {
+      let connected = false;
+      const c = net.createConnection({ path: socket });
+      conn = c;
+      c.setEncoding('utf8');
+      c.on('connect', () => (connected = true));
+      c.on('data', onData);
+      c.on('error', (e: NodeJS.ErrnoException) => {
+        if (c !== conn) return;
+        const code = e.code ?? e.message;
+        if (!connected && code === 'EAGAIN') {
+          conn = undefined; // this socket's close is not the end of the exchange
+          c.destroy();
+          retry = setTimeout(connect, CONNECT_RETRY_MS);
+          return;
+        }
+        fail(code, connected ? e.message : `cannot connect (${code})`);
+      });
+      c.on('close', () => {
+        if (c === conn) fail('closed', `connection closed before the reply to "${command}" ended`);
+      });
+    };
+    connect();
   });
 }
 
@@ -312,7 +354,7 @@ export async function probeSocket(socket: string, timeoutMs: number): Promise<Pr
 }
 
 function parseStatusLines(lines: string[]): { final: string } {
-  const replies = parseBirdcReplies(lines.join('\n'));
+  const replies = parseSocketReplies(lines);
   return { final: replies[replies.length - 1]?.text ?? '' };
 }
 
@@ -362,7 +404,7 @@ function protocolRows(replies: readonly BirdReply[]): ProtocolRow[] {
  * code other than `8003` (no protocols match: an empty reply).
  */
 async function socketReplies(o: BirdSocketOptions, command: string): Promise<BirdReply[]> {
-  const replies = parseBirdcReplies((await birdSocketCommand(o.socket, command, o.timeoutMs)).join('\n'));
+  const replies = parseSocketReplies(await birdSocketCommand(o.socket, command, o.timeoutMs));
   const err = replies.find((x) => isErrorCode(x.code));
   if (err === undefined) return replies;
   if (err.code === '8003') return [];

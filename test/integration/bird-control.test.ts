@@ -213,7 +213,7 @@ describe.skipIf(!canRun)('bird-control against real BIRD', { timeout: 60_000 }, 
     it('a missing socket is unreachable', async () => {
       const none = join(dir, 'none.ctl');
       const r = await birdConfigure({ socket: none, timeoutMs: 5000 });
-      expect(r).toMatchObject({ ok: false, reachable: false, message: `${none}: cannot connect (ENOENT)` });
+      expect(r).toMatchObject({ ok: false, reachable: false, notRunning: true, message: `${none}: cannot connect (ENOENT)` });
       expect(r.timedOut).toBeUndefined();
       await expect(showProtocols({ socket: none, timeoutMs: 5000 })).rejects.toThrow(`${none}: cannot connect (ENOENT)`);
     });
@@ -240,6 +240,34 @@ describe.skipIf(!canRun)('bird-control against real BIRD', { timeout: 60_000 }, 
         process.kill(a.pid, 'SIGCONT');
       }
       expect((await probeSocket(a.socket, 2000)).up).toBe(true);
+    });
+
+    it('a frozen BIRD whose listen queue is full: a timeout (retried), not "not running"', async () => {
+      process.kill(a.pid, 'SIGSTOP');
+      const held: net.Socket[] = [];
+      try {
+        // BIRD listens with a queue of 8: connections it cannot accept while stopped fill it, and
+        // then a non-blocking connect fails at once with EAGAIN (birdc's blocking one waits).
+        for (let i = 0; i < 12; i++) held.push(net.createConnection({ path: a.socket }).on('error', () => undefined));
+        await new Promise((res) => setTimeout(res, 200));
+        const refused = await new Promise<string | undefined>((res) => {
+          net.createConnection({ path: a.socket }).on('error', (e: NodeJS.ErrnoException) => res(e.code)).on('connect', function (this: net.Socket) {
+            this.destroy();
+            res(undefined);
+          });
+        });
+        expect(refused).toBe('EAGAIN');
+        const r = await birdConfigure(ctl(a, 500));
+        expect(r).toMatchObject({ ok: false, timedOut: true, reachable: false });
+        expect(r.notRunning).toBeUndefined();
+        expect(r.message).toMatch(/^configure timed out after 500 ms \(no greeting/);
+        expect(await probeSocket(a.socket, 300)).toEqual({ up: false, reason: 'timeout' });
+      } finally {
+        for (const c of held) c.destroy();
+        process.kill(a.pid, 'SIGCONT');
+      }
+      expect((await probeSocket(a.socket, 2000)).up).toBe(true);
+      expect(await birdConfigure(ctl(a))).toMatchObject({ ok: true });
     });
 
     it('ECONNREFUSED after BIRD is killed; a new instance after restart', async () => {
@@ -280,10 +308,11 @@ describe.skipIf(!canRun)('bird-control against real BIRD', { timeout: 60_000 }, 
   });
 });
 
-/** A stand-in control socket that answers each connection with `script` (greeting included) and then does `after`. */
-async function fakeBird(path: string, script: string, after: 'close' | 'hang'): Promise<net.Server> {
+/** A stand-in control socket that answers each connection with `script` (greeting included) and then does `after` ('drop': close at once). */
+async function fakeBird(path: string, script: string, after: 'close' | 'hang' | 'drop'): Promise<net.Server> {
   const server = net.createServer((c) => {
     c.on('error', () => undefined);
+    if (after === 'drop') return void c.destroy();
     if (script !== '') c.write(script);
     c.once('data', () => {
       if (after === 'close') c.destroy();
@@ -294,7 +323,9 @@ async function fakeBird(path: string, script: string, after: 'close' | 'hang'): 
 }
 
 describe('birdConfigure: replies a healthy BIRD does not give (a stand-in socket)', () => {
-  const cases: Array<{ what: string; script: string; after: 'close' | 'hang'; want: Record<string, unknown> }> = [
+  const cases: Array<{ what: string; script: string; after: 'close' | 'hang' | 'drop'; want: Record<string, unknown> }> = [
+    { what: 'closed before the greeting (retried, not taken for a daemon that is not running)', script: '', after: 'drop',
+      want: { ok: false, reachable: false, message: expect.stringMatching(/connection closed before the reply to "configure" ended/) } },
     { what: 'closed after the greeting (BIRD died reading the file)', script: '0001 BIRD 1.6.8 ready.\n', after: 'close',
       want: { ok: false, reachable: true, message: expect.stringMatching(/connection closed before the reply to "configure" ended/) } },
     { what: 'greeted, then silent', script: '0001 BIRD 1.6.8 ready.\n', after: 'hang',
@@ -314,6 +345,7 @@ describe('birdConfigure: replies a healthy BIRD does not give (a stand-in socket
       try {
         const r = await birdConfigure({ socket: path, timeoutMs: 300 });
         expect(r).toMatchObject(c.want);
+        expect(r.notRunning).toBeUndefined(); // a daemon answered on this socket: retried, never deferred
       } finally {
         server.close();
         await removeDir(dir);

@@ -43,6 +43,7 @@ describe('environment validation', () => {
     [{ IP: '10.0.0.1', ETCD_AUTHORITY: 'nohost' }, /invalid ETCD_AUTHORITY="nohost"/],
     [{ IP: '10.0.0.1', DEBOUNCE_MS: 'soon' }, /invalid DEBOUNCE_MS/],
     [{ IP: '10.0.0.1', ETCD_CA_CERT_FILE: '/nonexistent/ca.pem' }, /ETCD_CA_CERT_FILE=\/nonexistent\/ca.pem: cannot read/],
+    [{ IP: '10.0.0.1', BIRD_SOCKET: `/run/${'x'.repeat(110)}.ctl` }, /invalid BIRD_SOCKET=.*: a unix socket path is at most 107 bytes, this one has 119/],
   ])('%j exits 2 with a clear message', (env, message) => {
     const r = cli(['render', '--no-check'], env as Record<string, string>);
     expect(r.code).toBe(2);

@@ -64,7 +64,7 @@ beforeAll(async () => {
   lab = await createRrLab({ prefix: `rro${process.pid % 10000}` });
   const rr = await lab.startRr({
     dir,
-    env: { SESSION_POLL_MS: '1000', HTTP_LISTEN: '127.0.0.1:0', JOURNAL_FILE: journal() },
+    env: { SESSION_POLL_MS: '1000', HTTP_LISTEN: '127.0.0.1:0', JOURNAL_FILE: journal(), BIRDC_BIN: '/usr/local/bin/my-birdc' },
     withBird6: true,
     beforeBird: async (a) => {
       const listening = await a.waitForLine((l) => l.msg === 'http listening', 'http listening');
@@ -86,6 +86,12 @@ afterAll(async () => {
 });
 
 describe('ops endpoints, CLI and journal against a running agent', () => {
+  it('says once that a BIRDC_BIN left in the environment is ignored (BIRD is reloaded on its socket)', () => {
+    const warned = agent.lines.filter((l) => String(l.msg).startsWith('BIRDC_BIN is ignored'));
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toMatchObject({ level: 'warn', BIRDC_BIN: '/usr/local/bin/my-birdc' });
+  });
+
   it('/readyz goes from 503 (BIRD not running the plan) to 200; /livez is 200', async () => {
     expect(readyBeforeBird.code).toBe(503);
     expect(readyBeforeBird.body).toMatch(/^not ready: .*bird: runs no config of this agent, current is 1/);

@@ -68,4 +68,21 @@ describe('opsStatus: liveness and readiness folded from the agent streams', () =
       });
     });
   });
+
+  it('the same instance answering again after missed probes is ready at once; a new one only once reloaded', () => {
+    scheduler().run(({ cold, expectObservable }) => {
+      const sources = {
+        etcd$: cold<{ kind: string }>(''),
+        folded$: cold('-b', { b: { revision: 1 } }),
+        configs$: cold('--x', { x: { family: 'v4' as const, generation: 1 } }),
+        // up, reloaded; two missed probes, the same instance again; missed, a new instance; reloaded
+        health$: cold<HealthEvent>('---a-ddA-dB', { a: up('v4', 'one'), d: down('v4'), A: up('v4', 'one'), B: up('v4', 'two') }),
+        outcomes$: cold<OutcomeEvent>('----p------q', { p: reload('v4', 1), q: reload('v4', 1) }),
+        failures$: cold<string>(''),
+      };
+      expectObservable(opsStatus(['v4'])(sources).pipe(map(flags))).toBe('abcdefgh-ijk', {
+        a: 'lr', b: 'lr', c: 'lr', d: 'Lr', e: 'LR', f: 'lr', g: 'lr', h: 'LR', i: 'lr', j: 'Lr', k: 'LR',
+      });
+    });
+  });
 });

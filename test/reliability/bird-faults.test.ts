@@ -7,6 +7,7 @@
  * 8. a hung BIRD (SIGSTOP) and a slow `configure` (BIRD greets, the reply never ends).
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -181,15 +182,19 @@ describe('fault 7: disk full and read-only CONFIG_DIR', () => {
 });
 
 describe('fault 8: a hung BIRD and a slow configure', () => {
-  it('a hung BIRD (SIGSTOP): reload timed out and logged, the pipeline goes on, applied once BIRD answers', async () => {
+  it('a hung BIRD (SIGSTOP, its listen queue full): reload timed out and logged, the pipeline goes on, applied once BIRD answers', async () => {
     const T = 'hung BIRD';
     const dir = tempDir('rr-rel-hung');
     dirs.push(dir);
     const rr = await rrIn(dir, { COMMAND_TIMEOUT_MS: '1000' }, true);
+    const held: Socket[] = [];
     try {
       const nodeMark = node.logMark();
       const mark = rr.agent.lines.length;
       process.kill(rr.bird.pid, 'SIGSTOP');
+      // A BIRD that hangs for long has its listen queue (8) full of connections that timed out; then a
+      // connect fails at once (EAGAIN). Fill it now: that must read as "hung" (retried), not "not running".
+      for (let i = 0; i < 12; i++) held.push(createConnection({ path: rr.bird.socket }).on('error', () => undefined));
       const ipA = await addClient(44);
       const timedOut = await rr.agent.waitForLine(
         (l) => l.step === 'reload' && l.family === 'v4' && l.ok === false && /timed out/.test(String(l.message)),
@@ -215,10 +220,12 @@ describe('fault 8: a hung BIRD and a slow configure', () => {
       const timeouts = since(rr.agent.lines, mark, (l) => l.msg === 'reload failed' && l.family === 'v4' && /timed out/.test(String(l.message)));
       expect(timeouts.length).toBeGreaterThanOrEqual(2);
       expect(timeouts[0]!.level).toBe('error');
+      expect(since(rr.agent.lines, mark, (l) => l.msg === 'reload deferred' && l.family === 'v4')).toEqual([]);
       figure(T, 'reload attempts timed out while BIRD was stopped', timeouts.length);
 
       const mark2 = rr.agent.lines.length;
       const t1 = Date.now();
+      for (const c of held) c.destroy();
       process.kill(rr.bird.pid, 'SIGCONT');
       const ok = await rr.agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v4', 'reload once BIRD answers', { from: mark2, timeoutMs: 20_000 });
       figure(T, 'SIGCONT to latest config reloaded', t(ok) - t1, 'ms');
@@ -227,6 +234,7 @@ describe('fault 8: a hung BIRD and a slow configure', () => {
       expect(protos).toContain(proto(ipB));
       expect(sessionResets(node.logSince(nodeMark), peerName(RR))).toEqual([]);
     } finally {
+      for (const c of held) c.destroy();
       try {
         process.kill(rr.bird.pid, 'SIGCONT');
       } catch {
