@@ -466,9 +466,9 @@ function startTool({ endpoint, configDir, check, toolCmd, nodeArgs = [], env = {
  * exchange on a socket (and `birdc`, for a TOOL_CMD that runs it, works too).
  * Served by this process, so none of its CPU is counted against the tool.
  */
-async function standInBird(path) {
+async function standInBird(path, configFile) {
   const replies = {
-    configure: `0002-Reading configuration from ${path}.cfg\n0003 Reconfigured\n`,
+    configure: `0002-Reading configuration from ${configFile}\n0003 Reconfigured\n`,
     'show status': '1000-BIRD 1.6.8\n1011-Router ID is 172.16.0.1\n0013 Daemon is up and running\n',
     'show protocols': '2002-name     proto    table    state  since       info\n1002-device1  Device   master   up     00:00:00\n0000 \n',
   };
@@ -540,7 +540,7 @@ async function measureRun(ctx, { check, trials, burst, series, label }) {
   let tool;
   const birds = [];
   try {
-    for (const name of ['bird.ctl', 'bird6.ctl']) birds.push(await standInBird(join(configDir, name)));
+    for (const name of ['bird', 'bird6']) birds.push(await standInBird(join(configDir, `${name}.ctl`), join(configDir, `${name}.cfg`)));
     // 1. start -> first complete bird.cfg
     phases.start = { fromUs: hrUs() };
     const t0 = now();
