@@ -33,6 +33,8 @@ export interface StartBirdOptions {
   netns?: string;
   /** How long to wait for the control socket to answer (default 10 s). */
   readyTimeoutMs?: number;
+  /** The daemon binary (default BIRD_BIN[family]: BIRD 1.6; see dialect.ts for BIRD 2/3). */
+  bin?: string;
 }
 
 export interface BirdHandle {
@@ -70,7 +72,7 @@ export async function startBird(o: StartBirdOptions): Promise<BirdHandle> {
   const socket = join(dir, `${base}.ctl`);
   const logPath = join(dir, `${base}.log`);
   writeFileSync(configPath, o.config);
-  const birdArgs = [BIRD_BIN[o.family], '-f', '-c', configPath, '-s', socket];
+  const birdArgs = [o.bin ?? BIRD_BIN[o.family], '-f', '-c', configPath, '-s', socket];
   const [cmd, ...args] = o.netns !== undefined ? ['ip', 'netns', 'exec', o.netns, ...birdArgs] : birdArgs;
   if (cmd === undefined) throw new Error('unreachable');
   const p = spawnTracked(cmd, args, { logFile: logPath });
@@ -127,7 +129,8 @@ export interface LogRecord {
   message: string;
 }
 
-const LOG_LINE = /^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?) <([A-Z]+)> (.*)$/;
+/** BIRD 1.6 and 2: `DATE TIME <LEVEL> text`; BIRD 3 adds a `bird: ` prefix and a thread id: `bird: DATE TIME.ms [0002] <LEVEL> text`. */
+const LOG_LINE = /^(?:[\w.-]+: )?(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?) (?:\[[0-9a-f]+\] )?<([A-Z]+)> (.*)$/;
 
 export function parseBirdLog(text: string): LogRecord[] {
   const out: LogRecord[] = [];

@@ -7,6 +7,7 @@
  *   global RR   10.77.0.8        (v4 only)       standalone, /global/peer_v4
  *   N1..N9      10.77.0.11..19   fd77::11..19    node n in rack ceil(n/3), prefix 10.77.(100+n).0/24, fd77::(100+n):0/112
  *   N10         10.77.0.20       (gobgpd)        rack 2, prefix 10.77.110.0/24
+ *   N11         10.77.0.21       fd77::21        (FRR bgpd) rack 1, prefix 10.77.111.0/24, fd77::111:0/112
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -21,8 +22,8 @@ export const nodeIp = (n: number): string => `10.77.0.${10 + n}`;
 export const node6Ip = (n: number): string => `fd77::${10 + n}`;
 export const nodePrefix = (n: number): string => `10.77.${100 + n}.0/24`;
 export const nodePrefix6 = (n: number): string => `fd77::${100 + n}:0/112`;
-/** Rack of node n (N10, the gobgpd node, is in rack 2). */
-export const rackOf = (n: number): number => (n === 10 ? 2 : Math.ceil(n / 3));
+/** Rack of node n (N10, the gobgpd node, is in rack 2; N11, the FRR node, in rack 1). */
+export const rackOf = (n: number): number => (n === 10 ? 2 : n === 11 ? 1 : Math.ceil(n / 3));
 /** Cluster id of rack r. */
 export const clusterOfRack = (r: number): string => `1.0.0.${r}`;
 export const rrsOfRack = (r: number): [number, number] => [2 * r - 1, 2 * r];
@@ -31,6 +32,7 @@ export const RR7 = 7;
 export const RR7_CLUSTER = '1.0.0.4';
 export const GLOBAL_RR = '10.77.0.8';
 export const GOBGP_NODE = 10;
+export const FRR_NODE = 11;
 
 /** BIRD protocol symbol of an address, as the agent derives it (`Mesh_10_77_0_1`, `Node_fd77__11`). */
 export const sym = (ip: string): string => ip.replace(/[.:]/g, '_');
