@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FAMILIES } from '../core/events.js';
-import { parseJournalLine, type JournalRecord } from '../core/journal.js';
+import { scanJournal, type JournalRecord } from '../core/journal.js';
 import { CONFIG_FILE, createRenderer } from '../core/render.js';
 import { replayJournal } from '../streams/replay.js';
 import { CommandFailed, parse, table, UsageError, wantsHelp, type Command } from './common.js';
@@ -24,31 +24,27 @@ compare every generation with the sha256 the agent journaled. Rotated files
 
 exit codes: 0 every generation reproduced, 1 a difference or an unreadable journal, 2 bad usage`;
 
-function readJournal(file: string): { records: JournalRecord[]; files: string[] } {
+function readJournal(file: string): { records: JournalRecord[]; files: string[]; problems: string[] } {
   const files: string[] = [];
   for (let i = 100; i >= 1; i--) if (existsSync(`${file}.${i}`)) files.push(`${file}.${i}`);
   files.push(file);
   const records: JournalRecord[] = [];
+  const problems: string[] = [];
   for (const f of files) {
-    let text: string;
+    let buf: Buffer;
     try {
-      text = readFileSync(f, 'utf8');
+      buf = readFileSync(f);
     } catch (err) {
       throw new CommandFailed(`cannot read journal ${f}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
-    const lines = text.split('\n');
-    lines.forEach((line, i) => {
-      if (line.trim() === '') return;
-      try {
-        records.push(parseJournalLine(line));
-      } catch (err) {
-        // A torn last line (agent killed mid-write) is expected; anything else is not.
-        if (i === lines.length - 1 || (i === lines.length - 2 && lines[lines.length - 1] === '' && f === file)) return;
-        throw new CommandFailed(`${f}:${i + 1}: not a journal record: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    });
+    // Lines are verified by their checksum (journals of version 1 have none and are read as they are).
+    const scan = scanJournal(buf, true);
+    for (const r of scan.records) if (r !== undefined) records.push(r);
+    for (const c of scan.corrupt) problems.push(`${f}:${c.line}: not an intact journal record (${c.reason}): skipped`);
+    // A torn last line (agent killed mid-write) is expected in the newest file; anywhere else it is not.
+    if (scan.tail !== undefined && f !== file) problems.push(`${f}:${scan.tail.fromLine}: ${scan.tail.lines} line(s) at the end are not intact (${scan.tail.reason})`);
   }
-  return { records, files };
+  return { records, files, problems };
 }
 
 export const replayCommand: Command = {
@@ -63,8 +59,9 @@ export const replayCommand: Command = {
     const { values, positionals } = parse(args, { out: { type: 'string' }, json: { type: 'boolean', default: false } }, true);
     if (positionals.length !== 1) throw new UsageError(`replay: one journal file expected\n${USAGE}`);
     const file = positionals[0] ?? '';
-    const { records, files } = readJournal(file);
-    const result = replayJournal(records, createRenderer());
+    const { records, files, problems: read } = readJournal(file);
+    const replayed = replayJournal(records, createRenderer());
+    const result = { ...replayed, problems: [...read, ...replayed.problems] };
     if (values.out !== undefined) {
       const out = values.out;
       for (const c of result.configs) {

@@ -41,6 +41,8 @@ export type EtcdEvent = PutEvent | DeleteEvent | ResyncEvent;
 export interface EtcdBatch {
   readonly revision: number;
   readonly events: readonly EtcdEvent[];
+  /** The etcd cluster that sent it (response header), when known: journaled, not folded. */
+  readonly clusterId?: string;
 }
 
 export type Family = 'v4' | 'v6';

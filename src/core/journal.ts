@@ -1,18 +1,27 @@
 /**
- * The event journal's records (one JSON object per line). Every input event
- * of a run (etcd batches, health transitions, etcd status), every effect
- * outcome, and the points where the agent rendered (`settled`: the debounce
- * let the state through after `batches` batches) are recorded, so the same
- * pure core folds them into the same configs, byte for byte (`replay`).
- * `config` records carry the sha256 of each generation the agent rendered,
- * for the replay to verify against.
+ * The event journal's records and their line format. Every input event of a
+ * run (etcd batches, health transitions, etcd status), every effect outcome,
+ * and the points where the agent rendered (`settled`: the debounce let the
+ * state through after `batches` batches) are recorded, so the same pure core
+ * folds them into the same configs, byte for byte (`replay`), and a restart
+ * can start from the last state instead of waiting for etcd (core/restore.ts).
+ * `config` records carry the sha256 of each generation the agent rendered.
  *
  * A rotated journal file starts with a `checkpoint`: the raw keyspace the
- * agent had folded at a settled point, and each family's generation then.
+ * agent had folded at a settled point, and each family's generation then. A
+ * run that started from the journal writes a checkpoint of the state it
+ * restored right after its `start` record.
+ *
+ * Line format (version 2): one JSON object per line whose last member is
+ * `"crc":"<8 hex>"`, the CRC-32 of the same line without that member (the
+ * JSON text up to it, closed with `}`). A torn or corrupt line is detected,
+ * and `jq` still reads every line.
  */
+import { crc32 } from 'node:zlib';
 import type { EtcdEvent, Family, HealthEvent, KeyValue, OutcomeEvent } from './events.js';
 
-export const JOURNAL_VERSION = 1;
+/** 1: plain JSON lines; 2: a CRC per line, cluster ids, restored runs. */
+export const JOURNAL_VERSION = 2;
 
 interface Base {
   /** Wall-clock time of the record (ISO 8601). */
@@ -27,18 +36,29 @@ export interface RunIdentity {
   readonly prefix: string;
 }
 
+/** Where a run's state came from when it did not start empty. */
+export interface RestoredFrom {
+  /** The run whose state it restored, and the revision of that state. */
+  readonly run: string;
+  readonly revision: number;
+}
+
 export interface StartRecord extends Base, RunIdentity {
   readonly type: 'start';
   readonly version: number;
   readonly debounceMs: number;
   readonly maxWaitMs: number;
+  /** Present when the run starts from the journal: its checkpoint follows at once. */
+  readonly restored?: RestoredFrom;
 }
 
 export interface BatchRecord extends Base {
   readonly type: 'batch';
-  /** 1 for the run's first batch (the snapshot), then 2, 3, ... */
+  /** 1 for the run's first batch, then 2, 3, ... */
   readonly n: number;
   readonly revision: number;
+  /** The etcd cluster that sent it, when known. */
+  readonly clusterId?: string;
   readonly events: readonly EtcdEvent[];
 }
 
@@ -63,6 +83,8 @@ export interface CheckpointRecord extends Base, RunIdentity {
   readonly version: number;
   readonly batches: number;
   readonly revision: number;
+  /** The etcd cluster the state was read from (response header), when known. */
+  readonly clusterId?: string;
   /** Every key the agent uses, with its raw value (valid or not). */
   readonly kvs: readonly KeyValue[];
   /** Each family's generation (and its sha256) at this point. */
@@ -74,6 +96,8 @@ export type OutcomeRecord = Base & OutcomeEvent;
 export interface EtcdStatusRecord extends Base {
   readonly type: 'etcd';
   readonly kind: string;
+  /** The etcd cluster that answered (connected and resynced statuses). */
+  readonly clusterId?: string;
   readonly [field: string]: unknown;
 }
 
@@ -89,12 +113,118 @@ export type JournalRecord =
 
 const TYPES = new Set(['start', 'batch', 'settled', 'config', 'checkpoint', 'health', 'outcome', 'etcd']);
 
-/** Parse one journal line; throws with the reason when it is not a record. */
-export function parseJournalLine(line: string): JournalRecord {
-  const v: unknown = JSON.parse(line);
+/** `,"crc":"xxxxxxxx"}` */
+const CRC_TAIL = 18;
+const CRC_OPEN = ',"crc":"';
+const CLOSE = '}';
+
+const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, '0');
+
+/** One record as its journal line (without the newline). */
+export function encodeJournalLine(record: JournalRecord | ({ type: string; t: string; run: string } & Record<string, unknown>)): string {
+  const json = JSON.stringify(record);
+  return `${json.slice(0, -1)}${CRC_OPEN}${hex8(crc32(json))}"}`;
+}
+
+function recordOf(v: unknown): JournalRecord {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
   const r = v as { type?: unknown; run?: unknown };
   if (typeof r.type !== 'string' || !TYPES.has(r.type)) throw new Error(`unknown record type ${JSON.stringify(r.type)}`);
   if (typeof r.run !== 'string') throw new Error('record without "run"');
   return v as JournalRecord;
+}
+
+/**
+ * Verify and parse one journal line (a string or its UTF-8 bytes); throws
+ * with the reason when it is not an intact record. A line without a `crc`
+ * member is a version 1 line: accepted only with `allowV1` (replay of old
+ * journals), never for a restart.
+ */
+export function parseJournalLine(line: string | Buffer, allowV1 = false): JournalRecord {
+  const buf = typeof line === 'string' ? Buffer.from(line, 'utf8') : line;
+  const n = buf.length;
+  const tail = n >= CRC_TAIL + 2 ? buf.toString('latin1', n - CRC_TAIL, n) : '';
+  if (tail.startsWith(CRC_OPEN) && tail.endsWith('"}')) {
+    const want = tail.slice(CRC_OPEN.length, CRC_OPEN.length + 8);
+    const body = buf.subarray(0, n - CRC_TAIL);
+    const got = hex8(crc32(CLOSE, crc32(body)));
+    if (got !== want) throw new Error(`checksum mismatch (line says ${want}, content is ${got})`);
+    let v: unknown;
+    try {
+      v = JSON.parse(body.toString('utf8') + CLOSE);
+    } catch (err) {
+      throw new Error(`not JSON: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    return recordOf(v);
+  }
+  if (!allowV1) throw new Error('no checksum (torn line, or a journal of version 1)');
+  return recordOf(JSON.parse(buf.toString('utf8')));
+}
+
+/** One line of a journal file that is not an intact record. */
+export interface BadLine {
+  /** 1-based line number. */
+  readonly line: number;
+  readonly reason: string;
+}
+
+export interface ScannedJournal {
+  /**
+   * The records in file order; `undefined` marks a line that is not an
+   * intact record (a gap: what came before it and after it cannot be folded
+   * across).
+   */
+  readonly records: ReadonlyArray<JournalRecord | undefined>;
+  /** Bad lines in the middle (followed by intact ones). */
+  readonly corrupt: readonly BadLine[];
+  /**
+   * Bytes of the file up to and including the last intact line's newline:
+   * what remains once a torn or corrupt tail is cut off.
+   */
+  readonly goodBytes: number;
+  /** The tail cut off (bad lines after the last intact one, or a last line without its newline), if any. */
+  readonly tail?: { readonly fromLine: number; readonly lines: number; readonly bytes: number; readonly reason: string };
+}
+
+/** Split a journal file's bytes into verified records, locating a torn or corrupt tail. */
+export function scanJournal(buf: Buffer, allowV1 = false): ScannedJournal {
+  const records: Array<JournalRecord | undefined> = [];
+  const bad: Array<BadLine & { index: number; start: number }> = [];
+  let goodBytes = 0;
+  let lastGoodIndex = -1;
+  let pos = 0;
+  let line = 0;
+  while (pos < buf.length) {
+    const nl = buf.indexOf(10, pos);
+    line++;
+    const end = nl === -1 ? buf.length : nl;
+    if (end === pos) {
+      // An empty line: nothing (not a gap).
+      pos = end + 1;
+      continue;
+    }
+    if (nl === -1) {
+      bad.push({ line, reason: 'last line without its newline (torn write)', index: records.length, start: pos });
+      records.push(undefined);
+      break;
+    }
+    try {
+      records.push(parseJournalLine(buf.subarray(pos, end), allowV1));
+      lastGoodIndex = records.length - 1;
+      goodBytes = end + 1;
+    } catch (err) {
+      bad.push({ line, reason: err instanceof Error ? err.message : String(err), index: records.length, start: pos });
+      records.push(undefined);
+    }
+    pos = end + 1;
+  }
+  const tailBad = bad.filter((b) => b.index > lastGoodIndex);
+  const corrupt = bad.filter((b) => b.index < lastGoodIndex).map(({ line: l, reason }) => ({ line: l, reason }));
+  const first = tailBad[0];
+  return {
+    records: records.slice(0, lastGoodIndex + 1),
+    corrupt,
+    goodBytes,
+    ...(first !== undefined ? { tail: { fromLine: first.line, lines: tailBad.length, bytes: buf.length - goodBytes, reason: first.reason } } : {}),
+  };
 }

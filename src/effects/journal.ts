@@ -1,19 +1,36 @@
 /**
- * The event journal (JOURNAL_FILE): one JSON line per input event and per
- * effect outcome, appended synchronously (records keep the order in which
- * the agent saw them). Rotation is size-bounded: once the file is larger than
- * `maxBytes`, at the next point where the state equals the state last
- * rendered, the file becomes FILE.1 (FILE.1 becomes FILE.2, ... up to `keep`)
- * and the new file starts with a checkpoint, so each file replays on its own.
- * A failing write is logged once and never stops the agent.
+ * The event journal (JOURNAL_FILE, default $CONFIG_DIR/journal/journal.jsonl):
+ * one checksummed JSON line per input event and per effect outcome
+ * (core/journal.ts), the restart path of the agent (core/restore.ts).
+ *
+ * Writes are batched: records are queued in the order the agent saw them
+ * and written with one write(2) per turn of the event loop, and at once
+ * before a config is installed (`flush`), so the journal always holds the
+ * config record (and the batches behind it) of any file on disk. Nothing
+ * is written out of order, so an agent killed at any point leaves a journal
+ * whose intact lines replay to a state the agent really had; a torn last
+ * line is cut off at the next start (loadJournal).
+ *
+ * Rotation is size-bounded: once the file is larger than `maxBytes`, at the
+ * next point where the state equals the state last rendered, the file
+ * becomes FILE.1 (FILE.1 becomes FILE.2, ... up to `keep`) and the new file
+ * starts with a checkpoint, so each file replays on its own. The files are
+ * mode 0600 (they hold every etcd value). A failing write is logged once and
+ * never stops the agent.
  */
-import { closeSync, existsSync, fstatSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import type { EtcdBatch, Family, HealthEvent, KeyValue, OutcomeEvent } from '../core/events.js';
-import { JOURNAL_VERSION, type JournalRecord, type RunIdentity } from '../core/journal.js';
+import { dirname } from 'node:path';
+import { sha256Of } from '../core/config-bytes.js';
+import { FAMILIES, type EtcdBatch, type Family, type HealthEvent, type KeyValue, type OutcomeEvent } from '../core/events.js';
+import { encodeJournalLine, JOURNAL_VERSION, scanJournal, parseJournalLine, type JournalRecord, type RunIdentity } from '../core/journal.js';
+import type { Self } from '../core/plan.js';
+import type { Render } from '../core/render.js';
+import { restoreFromJournal, type Restored } from '../core/restore.js';
 import type { FoldResult, State } from '../core/state.js';
 import type { FamilyConfig } from '../streams/family-config.js';
 import type { EtcdStatus } from './etcd-source.js';
+import { configPath } from './config-files.js';
 import type { Log } from './logger.js';
 
 export interface Journal {
@@ -25,6 +42,8 @@ export interface Journal {
   health(h: HealthEvent): void;
   outcome(o: OutcomeEvent): void;
   etcd(s: EtcdStatus): void;
+  /** Write what is queued now (before a config is installed). */
+  flush(): void;
   close(): void;
 }
 
@@ -35,6 +54,7 @@ export const noJournal: Journal = {
   health: () => undefined,
   outcome: () => undefined,
   etcd: () => undefined,
+  flush: () => undefined,
   close: () => undefined,
 };
 
@@ -46,9 +66,36 @@ export interface JournalOptions extends RunIdentity {
   readonly debounceMs: number;
   readonly maxWaitMs: number;
   readonly log: Log;
+  /** The state this run starts from (loadJournal): journaled as a checkpoint right after the start record. */
+  readonly restored?: Restored;
 }
 
 type Body = { type: JournalRecord['type'] } & Record<string, unknown>;
+
+const FILE_MODE = 0o600;
+
+const kvsOf = (state: State): KeyValue[] => {
+  const kvs: KeyValue[] = new Array<KeyValue>(state.raw.size);
+  let i = 0;
+  for (const [key, value] of state.raw) kvs[i++] = { key, value };
+  return kvs;
+};
+
+/** The newest-first list of journal files that exist: FILE, FILE.1, ... FILE.keep. */
+function journalFiles(file: string, keep: number): string[] {
+  const files: string[] = [];
+  if (existsSync(file)) files.push(file);
+  for (let i = 1; i <= keep; i++) if (existsSync(`${file}.${i}`)) files.push(`${file}.${i}`);
+  return files;
+}
+
+/** Shift FILE.1..FILE.(keep-1) up by one and make FILE the new FILE.1. */
+function shiftFiles(file: string, keep: number): void {
+  for (let i = keep - 1; i >= 1; i--) {
+    if (existsSync(`${file}.${i}`)) renameSync(`${file}.${i}`, `${file}.${i + 1}`);
+  }
+  renameSync(file, `${file}.1`);
+}
 
 export function openJournal(o: JournalOptions): Journal {
   const run = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${process.pid}-${randomBytes(2).toString('hex')}`;
@@ -59,51 +106,77 @@ export function openJournal(o: JournalOptions): Journal {
   let batches = 0;
   /** A batch was journaled after the last settled point: the state is ahead of the last render. */
   let dirty = false;
-  let state: State | undefined;
-  const latest: Partial<Record<Family, { generation: number; sha256: string }>> = {};
+  let state: State | undefined = o.restored?.state;
+  let clusterId: string | undefined = o.restored?.clusterId;
+  const latest: Partial<Record<Family, { generation: number; sha256: string }>> = { ...(o.restored?.configs ?? {}) };
+  /** Lines queued for the next write, in order. */
+  let queue: string[] = [];
+  let queued = 0;
+  let timer: ReturnType<typeof setImmediate> | undefined;
 
   const fail = (err: unknown): void => {
     if (!broken) o.log.error('journal write failed: journal off until restart', { file: o.file, error: String(err) });
     broken = true;
+    queue = [];
+    queued = 0;
   };
 
   const openFile = (): void => {
-    fd = openSync(o.file, 'a', 0o640);
+    mkdirSync(dirname(o.file), { recursive: true, mode: 0o700 });
+    fd = openSync(o.file, 'a', FILE_MODE);
     size = fstatSync(fd).size;
+  };
+
+  const flush = (): void => {
+    if (timer !== undefined) clearImmediate(timer);
+    timer = undefined;
+    if (broken || fd === undefined || queue.length === 0) return;
+    const buf = Buffer.from(queue.length === 1 ? queue[0]! : queue.join(''), 'utf8');
+    queue = [];
+    queued = 0;
+    try {
+      let off = 0;
+      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+      size += buf.length;
+    } catch (err) {
+      fail(err);
+    }
   };
 
   const append = (body: Body): void => {
     if (broken || fd === undefined) return;
-    const line = JSON.stringify({ t: new Date().toISOString(), run, ...body }) + '\n';
-    writeSync(fd, line);
-    size += Buffer.byteLength(line);
+    const line = encodeJournalLine({ t: new Date().toISOString(), run, ...body }) + '\n';
+    queue.push(line);
+    queued += line.length;
+    timer ??= setImmediate(flush);
   };
 
+  const checkpoint = (): Body => ({
+    type: 'checkpoint',
+    version: JOURNAL_VERSION,
+    ...identity,
+    batches,
+    revision: state?.revision ?? 0,
+    ...(clusterId !== undefined ? { clusterId } : {}),
+    kvs: state ? kvsOf(state) : [],
+    configs: { ...latest },
+  });
+
   const rotate = (): void => {
+    flush();
     if (fd !== undefined) closeSync(fd);
     fd = undefined;
-    for (let i = o.keep - 1; i >= 1; i--) {
-      if (existsSync(`${o.file}.${i}`)) renameSync(`${o.file}.${i}`, `${o.file}.${i + 1}`);
-    }
-    renameSync(o.file, `${o.file}.1`);
+    shiftFiles(o.file, o.keep);
     openFile();
-    const kvs: KeyValue[] = state ? [...state.raw.entries()].map(([key, value]) => ({ key, value })) : [];
-    append({
-      type: 'checkpoint',
-      version: JOURNAL_VERSION,
-      ...identity,
-      batches,
-      revision: state?.revision ?? 0,
-      kvs,
-      configs: { ...latest },
-    });
+    append(checkpoint());
+    flush();
     o.log.info('journal rotated', { file: o.file, keep: o.keep, checkpointRevision: state?.revision ?? 0 });
   };
 
   /** Records written outside a settle (health, outcomes, batches before their fold) may rotate first. */
   const write = (body: Body, mayRotate: boolean): void => {
     try {
-      if (mayRotate && !dirty && state !== undefined && size > o.maxBytes) rotate();
+      if (mayRotate && !dirty && state !== undefined && size + queued > o.maxBytes) rotate();
       append(body);
     } catch (err) {
       fail(err);
@@ -112,15 +185,20 @@ export function openJournal(o: JournalOptions): Journal {
 
   try {
     openFile();
-    append({ type: 'start', version: JOURNAL_VERSION, ...identity, debounceMs: o.debounceMs, maxWaitMs: o.maxWaitMs });
-    o.log.info('journal open', { file: o.file, run, maxBytes: o.maxBytes, keep: o.keep });
+    const r = o.restored;
+    append({ type: 'start', version: JOURNAL_VERSION, ...identity, debounceMs: o.debounceMs, maxWaitMs: o.maxWaitMs, ...(r ? { restored: r.from } : {}) });
+    // The restored state, as this run's own base: what it folds next is journaled on top of it.
+    if (r) append(checkpoint());
+    flush();
+    o.log.info('journal open', { file: o.file, run, maxBytes: o.maxBytes, keep: o.keep, ...(r ? { checkpointRevision: r.revision } : {}) });
   } catch (err) {
     fail(err);
   }
 
   return {
     batch(b) {
-      write({ type: 'batch', n: batches + 1, revision: b.revision, events: b.events }, true);
+      if (b.clusterId !== undefined) clusterId = b.clusterId;
+      write({ type: 'batch', n: batches + 1, revision: b.revision, ...(b.clusterId !== undefined ? { clusterId: b.clusterId } : {}), events: b.events }, true);
       batches++;
       dirty = true;
     },
@@ -141,9 +219,12 @@ export function openJournal(o: JournalOptions): Journal {
       write({ ...oc }, true);
     },
     etcd(s) {
+      if ('clusterId' in s && typeof s.clusterId === 'string') clusterId = s.clusterId;
       write({ ...s, type: 'etcd' }, true);
     },
+    flush,
     close() {
+      flush();
       try {
         if (fd !== undefined) closeSync(fd);
       } catch {
@@ -152,4 +233,121 @@ export function openJournal(o: JournalOptions): Journal {
       fd = undefined;
     },
   };
+}
+
+export interface LoadJournalOptions {
+  readonly file: string;
+  readonly keep: number;
+  readonly configDir: string;
+  readonly self: Self;
+  readonly prefix: string;
+  readonly render: Render;
+  readonly log: Log;
+  readonly families?: readonly Family[];
+}
+
+/**
+ * Read the journal at start and rebuild the last state that reproduces the
+ * installed configs (core/restore.ts). A torn or corrupt tail of the newest
+ * file is cut off at its last intact line (one log line); a journal of
+ * another format version is moved aside (FILE.1) so that this run writes a
+ * fresh one. Returns undefined, with one log line saying why, when the
+ * journal cannot be used: the agent then waits for etcd.
+ */
+export function loadJournal(o: LoadJournalOptions): Restored | undefined {
+  const families = o.families ?? FAMILIES;
+  const refuse = (reason: string, fields: Record<string, unknown> = {}): undefined => {
+    o.log.warn('journal not used: waiting for etcd', { file: o.file, reason, ...fields });
+    return undefined;
+  };
+  const t0 = performance.now();
+  const files = journalFiles(o.file, o.keep);
+  if (files.length === 0) {
+    o.log.info('no journal yet: waiting for etcd', { file: o.file });
+    return undefined;
+  }
+  const installed: Partial<Record<Family, string>> = {};
+  for (const f of families) {
+    const bytes = readInstalledSync(o.configDir, f);
+    if (bytes !== undefined) installed[f] = sha256Of([bytes]);
+  }
+  let records: Array<JournalRecord | undefined> = [];
+  for (let k = 0; k < files.length; k++) {
+    const file = files[k]!;
+    let buf: Buffer;
+    try {
+      buf = readFileSync(file);
+    } catch (err) {
+      return refuse(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    const scan = scanJournal(buf);
+    if (k === 0 && scan.records.length === 0 && buf.length > 0) {
+      const version = versionOf(buf);
+      if (version !== undefined && version !== JOURNAL_VERSION) {
+        try {
+          shiftFiles(file, o.keep);
+        } catch (err) {
+          return refuse(`journal format version ${version}, this agent writes version ${JOURNAL_VERSION}; moving it aside failed: ${String(err)}`);
+        }
+        return refuse(`journal format version ${version}, this agent writes version ${JOURNAL_VERSION}: moved to ${file}.1, a new journal is started`);
+      }
+    }
+    if (scan.tail !== undefined && k === 0) {
+      try {
+        const fd = openSync(file, 'r+');
+        try {
+          ftruncateSync(fd, scan.goodBytes);
+        } finally {
+          closeSync(fd);
+        }
+        o.log.warn('journal tail cut off at the last intact line', { file, fromLine: scan.tail.fromLine, lines: scan.tail.lines, bytes: scan.tail.bytes, reason: scan.tail.reason });
+      } catch (err) {
+        return refuse(`a torn tail at line ${scan.tail.fromLine} cannot be cut off: ${String(err)}`);
+      }
+    }
+    if (scan.corrupt.length > 0) {
+      const first = scan.corrupt[0]!;
+      o.log.warn('journal lines corrupt: not folded across', { file, lines: scan.corrupt.length, firstLine: first.line, reason: first.reason });
+    }
+    // An older file's torn or corrupt tail is a gap before the newer file.
+    const own: Array<JournalRecord | undefined> = k > 0 && scan.tail !== undefined ? [...scan.records, undefined] : [...scan.records];
+    records = own.concat(records);
+    const result = restoreFromJournal({ records, complete: k === files.length - 1, installed, families, self: o.self, prefix: o.prefix, render: o.render });
+    if (result.kind === 'older') continue;
+    if (result.kind === 'refused') return refuse(result.reason, { files: files.slice(0, k + 1) });
+    const ageMs = Date.now() - Date.parse(result.stateAt);
+    o.log.info('started from the journal: BIRD gets the last installed configs until etcd answers', {
+      revision: result.revision,
+      ageSeconds: Math.max(0, Math.round(ageMs / 1000)),
+      stateAt: result.stateAt,
+      lastWrittenAt: result.lastWrittenAt,
+      run: result.from.run,
+      generations: Object.fromEntries(families.map((f) => [f, result.configs[f].generation])),
+      sha256: Object.fromEntries(families.map((f) => [f, result.configs[f].sha256.slice(0, 12)])),
+      clusterId: result.clusterId ?? null,
+      files: k + 1,
+      durationMs: Math.round(performance.now() - t0),
+    });
+    return result;
+  }
+  return refuse('the journal holds no state that renders the installed configs', { files });
+}
+
+function readInstalledSync(dir: string, family: Family): Buffer | undefined {
+  try {
+    return readFileSync(configPath(dir, family));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The first line's format version, when it is a readable `start` or `checkpoint` record of any version. */
+function versionOf(buf: Buffer): number | undefined {
+  const nl = buf.indexOf(10);
+  try {
+    const r = parseJournalLine(buf.subarray(0, nl === -1 ? buf.length : nl), true);
+    return r.type === 'start' || r.type === 'checkpoint' ? r.version : undefined;
+  } catch {
+    return undefined;
+  }
 }

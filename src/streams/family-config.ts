@@ -51,12 +51,13 @@ const sameHeader = (a: FamilyPlan, b: FamilyPlan): boolean =>
  * Plan and render one family, only when something that family depends on
  * changed (its state generation), and emit only when the text changed
  * (distinct on the rendered text): a change that touches only IPv6 never
- * reaches BIRD (IPv4), and vice versa.
+ * reaches BIRD (IPv4), and vice versa. A run that started from the journal
+ * numbers its first config with the generation it restored.
  */
-export function familyConfig(family: Family, self: Self, render: Render) {
+export function familyConfig(family: Family, self: Self, render: Render, firstGeneration = 1) {
   return (settled$: Observable<FoldResult>): Observable<FamilyConfig> =>
     defer(() => {
-      let generation = 0;
+      let generation = firstGeneration - 1;
       let lastParts: ConfigBytes | undefined;
       let lastGen = -1;
       let lastPlan: FamilyPlan | undefined;

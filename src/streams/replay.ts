@@ -85,7 +85,8 @@ export function replayJournal(records: Iterable<JournalRecord>, render: Render):
         runs.push(r.run);
         break;
       case 'checkpoint': {
-        if (cur?.run === r.run && cur.batches === r.batches) break; // continuous: nothing lost
+        // Continuous (a rotation within a run): nothing lost. A run's first checkpoint (batches 0) is its base.
+        if (cur?.run === r.run && cur.batches === r.batches && r.batches > 0) break;
         cur?.end();
         const base: Partial<Record<Family, number>> = {};
         for (const f of FAMILIES) {

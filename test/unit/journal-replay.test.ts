@@ -65,7 +65,7 @@ function simulate(file: string, maxBytes: number, keep: number): Map<string, str
 }
 
 const read = (files: string[]): JournalRecord[] =>
-  files.flatMap((f) => readFileSync(f, 'utf8').split('\n').filter((l) => l !== '').map(parseJournalLine));
+  files.flatMap((f) => readFileSync(f, 'utf8').split('\n').filter((l) => l !== '').map((l) => parseJournalLine(l)));
 
 describe('journal and replay', () => {
   it('replays every generation byte for byte across rotated files', () => {
