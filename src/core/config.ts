@@ -191,12 +191,34 @@ export function birdFromEnv(env: Env): Pick<AgentConfig, 'birdSocket' | 'bird6So
   };
 }
 
+/**
+ * HOST_IPS: the host's addresses, comma-separated, as Kubernetes' downward
+ * API gives `status.hostIPs` ("10.0.0.1,fd00::1"). Every element must be an
+ * IPv4 or IPv6 address; IP and IP6, when unset, are its first of each family.
+ */
+function hostIps(env: Env): { v4?: string; v6?: string } {
+  const raw = present(env, 'HOST_IPS');
+  if (raw === undefined) return {};
+  const found: { v4?: string; v6?: string } = {};
+  for (const item of raw.split(',').map((s) => s.trim())) {
+    const v4 = parseIPv4(item);
+    const v6 = v4.ok ? undefined : parseIPv6(item);
+    if (v4.ok) found.v4 ??= v4.value;
+    else if (v6?.ok) found.v6 ??= v6.value;
+    else throw bad('HOST_IPS', raw, `${JSON.stringify(item)} is neither an IPv4 nor an IPv6 address`);
+  }
+  return found;
+}
+
 export function configFromEnv(env: Env): AgentConfig {
-  const ipRaw = present(env, 'IP');
-  if (ipRaw === undefined) throw new ConfigError('IP is required: the IPv4 address of this route reflector');
+  const host = hostIps(env);
+  const ipRaw = present(env, 'IP') ?? host.v4;
+  if (ipRaw === undefined) {
+    throw new ConfigError(`IP is required: the IPv4 address of this route reflector${present(env, 'HOST_IPS') !== undefined ? ' (HOST_IPS has no IPv4 address)' : ''}`);
+  }
   const ip = parseIPv4(ipRaw);
   if (!ip.ok) throw bad('IP', ipRaw, ip.reason);
-  const ip6Raw = present(env, 'IP6');
+  const ip6Raw = present(env, 'IP6') ?? host.v6;
   let ip6: string | undefined;
   if (ip6Raw !== undefined) {
     const p = parseIPv6(ip6Raw);
