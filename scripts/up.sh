@@ -10,6 +10,9 @@
 #    data in .state/etcd (kept between runs)
 # 3. copies s6/ to .state/up/s6 and runs `s6-svscan` on it with CONFIG_DIR,
 #    BIRD_SOCKET, BIRD6_SOCKET and LOG_DIR under .state/up unless given.
+# 4. writes that environment to .state/up/env (no password), which
+#    `npm run rr -- ARGS` (scripts/rr.sh) reads in a second shell: the CLI
+#    finds this tree's sockets and etcd without an export.
 #
 # BIRD binds TCP port 179 of this host (like the container's --net=host).
 set -eu
@@ -25,7 +28,8 @@ sh scripts/install-deps.sh
 
 state="$repo/.state/up"
 mkdir -p "$state/bin" "$repo/.state/etcd"
-ln -sf "$repo/dist/src/main.js" "$state/bin/routereflector"
+# `routereflector` for the tree's agent (and for a PATH of your own): scripts/rr.sh.
+ln -sf "$repo/scripts/rr.sh" "$state/bin/routereflector"
 
 : "${IP:=$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p' | head -n 1)}"
 : "${IP:=127.0.0.1}"
@@ -82,17 +86,37 @@ fi
 
 rm -rf "$state/s6"
 cp -a "$repo/s6" "$state/s6"
+
+# The environment of this tree, for the CLI in a second shell (scripts/rr.sh
+# sets each variable that shell has not set). Single-quoted shell words; the
+# etcd password is left out: give ETCD_PASSWORD in that shell.
+q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+{
+  echo "# written by npm run up ($(date -u +%Y-%m-%dT%H:%M:%SZ)); read by npm run rr (scripts/rr.sh)"
+  for name in IP IP6 ETCD_ENDPOINTS ETCD_AUTHORITY ETCD_SCHEME ETCD_CA_CERT_FILE ETCD_CERT_FILE ETCD_KEY_FILE \
+    ETCD_USERNAME CONFIG_DIR BIRD_SOCKET BIRD6_SOCKET HTTP_LISTEN LOG_FORMAT; do
+    eval "value=\${$name-}"
+    [ -z "$value" ] || echo "$name=$(q "$value")"
+  done
+} >"$state/env.tmp"
+mv "$state/env.tmp" "$state/env"
+
 ep=${ETCD_ENDPOINTS:-${ETCD_SCHEME:-http}://${ETCD_AUTHORITY}}
 cat <<MSG
 up: route reflector IP=$IP${IP6:+ IP6=$IP6}, etcd ${ep}
   configs : $CONFIG_DIR/bird.cfg, $CONFIG_DIR/bird6.cfg
-  sockets : birdc -s $BIRD_SOCKET show protocols   (birdc6 -s $BIRD6_SOCKET)
+  sockets : $BIRD_SOCKET, $BIRD6_SOCKET
   logs    : this terminal (tagged per service); files in $LOG_DIR/{agent,bird,bird6}/current
   s6 tree : $state/s6   (s6-svstat $state/s6/bird)
-  add this RR to the mesh and a node as its client (etcd v3 API):
-    ETCDCTL_API=3 etcdctl --endpoints $ep put /calico/bgp/v1/rr_v4/$IP '{"ip":"$IP","cluster_id":"1.0.0.1"}'
+  env     : $state/env (read by npm run rr)
+  in a second shell, in $repo (as root):
+    npm run rr -- rr add --ip $IP --cluster-id 1.0.0.1
     ETCDCTL_API=3 etcdctl --endpoints $ep put /calico/bgp/v1/host/node1/ip_addr_v4 10.0.0.5
     ETCDCTL_API=3 etcdctl --endpoints $ep put /calico/bgp/v1/host/node1/peer_v4/$IP '{"ip":"$IP","as_num":"64511"}'
+    npm run rr -- rr list
+    npm run rr -- status
+    npm run rr -- explain 10.0.0.5
+  (this RR in the mesh, a node as its client, then what the CLI sees)
   Ctrl-C stops everything.
 MSG
 # Own session: a terminal's Ctrl-C (SIGINT to the whole foreground process
