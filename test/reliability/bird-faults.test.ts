@@ -5,6 +5,9 @@
  * 6. a config the check rejects (BIRD's own parser rejects it);
  * 7. disk full (a 64 KiB tmpfs as CONFIG_DIR) and a read-only CONFIG_DIR;
  * 8. a hung BIRD (SIGSTOP) and a slow `configure` (BIRD greets, the reply never ends).
+ * Faults 6 and 8 depend on the daemon: they run with the route reflector on
+ * BIRD 1.6 and on the image's BIRD (test/support/dialect.ts, reliabilityDialects);
+ * the node stays on BIRD 1.6. Fault 7 is about the agent's files only.
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
@@ -14,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopAllAgents, type LogLine } from '../support/agent.js';
 import { birdc, sessionResets, waitEstablished, type BirdHandle } from '../support/bird.js';
 import { birdSocketProxy } from '../support/bird-socket-proxy.js';
+import { birdBins, dialectName, reliabilityDialects, requireDialect, type Dialect } from '../support/dialect.js';
 import { peerName } from '../support/node-bird.js';
 import { killAllTracked, removeDir, tempDir, waitFor } from '../support/processes.js';
 import { birdParse, figure, grammarViolations, sleep } from '../support/reliability.js';
@@ -34,7 +38,7 @@ const addClient = async (i: number): Promise<string> => {
 const proto = (ip: string): string => `Node_${ip.replace(/[.:]/g, '_')}`;
 const since = (lines: LogLine[], mark: number, pred: (l: LogLine) => boolean): LogLine[] => lines.slice(mark).filter(pred);
 /** `show protocols` without its "since" column: BIRD derives it from a clock that drifts by a second between calls. */
-const withoutSince = (text: string): string => text.replace(/\b(\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2})\b/g, '<since>');
+const withoutSince = (text: string): string => text.replace(/\b(\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}(\.\d+)?)\b/g, '<since>');
 const t = (l: LogLine | undefined): number => Date.parse(String(l?.time));
 
 beforeAll(async () => {
@@ -50,61 +54,65 @@ afterAll(async () => {
   for (const d of dirs) await removeDir(d);
 });
 
-async function rrIn(dir: string, env: Record<string, string> = {}, withBird6 = false): Promise<RrUnderTest> {
-  const rr = await lab.startRr({ dir, env, withBird6 });
+async function rrIn(dir: string, env: Record<string, string> = {}, withBird6 = false, dialect: Dialect = 'bird1'): Promise<RrUnderTest> {
+  requireDialect(dialect);
+  const rr = await lab.startRr({ dir, env, withBird6, dialect });
   await waitEstablished(rr.bird.socket, proto(N1));
   return rr;
 }
 
-describe('fault 6: a config the check rejects', () => {
-  it('keeps the running config, logs BIRD\'s message, applies the next good state', async () => {
-    const T = 'check rejects';
-    const dir = tempDir('rr-rel-chk');
-    dirs.push(dir);
-    // BIRD_BIN: the real `bird -p`, but while the marker exists it parses the
-    // agent's file with one statement BIRD does not know appended: BIRD's own rejection.
-    const marker = join(dir, 'reject');
-    const wrapper = shellScript(
-      dir,
-      'bird-check.sh',
-      `# args: -p -c FILE\nif [ -e ${marker} ]; then\n  { cat "$3"; echo 'protocol bogus { }'; } > ${dir}/rejected.cfg\n  exec bird -p -c ${dir}/rejected.cfg\nfi\nexec bird "$@"\n`,
-    );
-    const rr = await rrIn(dir, { BIRD_BIN: wrapper });
-    try {
-      const nodeMark = node.logMark();
-      const before = readFileSync(join(dir, 'bird.cfg'), 'utf8');
-      const protosBefore = await birdc(rr.bird.socket, 'show protocols');
-      const mark = rr.agent.lines.length;
-      writeFileSync(marker, '');
-      const bad = await addClient(40);
-      const failed = await rr.agent.waitForLine((l) => l.step === 'check' && l.ok === false, 'check failure logged', { from: mark });
-      expect(failed.level).toBe('error');
-      expect(failed.msg).toBe('check failed');
-      expect(String(failed.message)).toMatch(/rejected\.cfg:\d+:\d+ .+/);
-      console.log(`[detail] logged: ${JSON.stringify({ level: failed.level, msg: failed.msg, message: failed.message })}`);
-      await sleep(1500);
-      expect(readFileSync(join(dir, 'bird.cfg'), 'utf8')).toBe(before);
-      expect(existsSync(join(dir, '.bird.cfg.stage'))).toBe(false);
-      expect(since(rr.agent.lines, mark, (l) => l.step === 'install' || l.step === 'reload')).toEqual([]);
-      expect(since(rr.agent.lines, mark, (l) => l.step === 'check' && l.ok === false)).toHaveLength(1); // a verdict is not retried
-      expect(withoutSince(await birdc(rr.bird.socket, 'show protocols'))).toBe(withoutSince(protosBefore));
+for (const d of reliabilityDialects()) {
+  describe(`fault 6: a config the check rejects (${dialectName(d)})`, () => {
+    it('keeps the running config, logs BIRD\'s message, applies the next good state', async () => {
+      const T = 'check rejects';
+      const dir = tempDir('rr-rel-chk');
+      dirs.push(dir);
+      const bird = birdBins(d).v4;
+      // BIRD_BIN: the real `bird -p`, but while the marker exists it parses the
+      // agent's file with one statement BIRD does not know appended: BIRD's own rejection.
+      const marker = join(dir, 'reject');
+      const wrapper = shellScript(
+        dir,
+        'bird-check.sh',
+        `# args: -p -c FILE\nif [ -e ${marker} ]; then\n  { cat "$3"; echo 'protocol bogus { }'; } > ${dir}/rejected.cfg\n  exec ${bird} -p -c ${dir}/rejected.cfg\nfi\nexec ${bird} "$@"\n`,
+      );
+      const rr = await rrIn(dir, { BIRD_BIN: wrapper }, false, d);
+      try {
+        const nodeMark = node.logMark();
+        const before = readFileSync(join(dir, 'bird.cfg'), 'utf8');
+        const protosBefore = await birdc(rr.bird.socket, 'show protocols');
+        const mark = rr.agent.lines.length;
+        writeFileSync(marker, '');
+        const bad = await addClient(40);
+        const failed = await rr.agent.waitForLine((l) => l.step === 'check' && l.ok === false, 'check failure logged', { from: mark });
+        expect(failed.level).toBe('error');
+        expect(failed.msg).toBe('check failed');
+        expect(String(failed.message)).toMatch(/rejected\.cfg:\d+:\d+ .+/);
+        console.log(`[detail] logged: ${JSON.stringify({ level: failed.level, msg: failed.msg, message: failed.message })}`);
+        await sleep(1500);
+        expect(readFileSync(join(dir, 'bird.cfg'), 'utf8')).toBe(before);
+        expect(existsSync(join(dir, '.bird.cfg.stage'))).toBe(false);
+        expect(since(rr.agent.lines, mark, (l) => l.step === 'install' || l.step === 'reload')).toEqual([]);
+        expect(since(rr.agent.lines, mark, (l) => l.step === 'check' && l.ok === false)).toHaveLength(1); // a verdict is not retried
+        expect(withoutSince(await birdc(rr.bird.socket, 'show protocols'))).toBe(withoutSince(protosBefore));
 
-      rmSync(marker);
-      const mark2 = rr.agent.lines.length;
-      const t0 = Date.now();
-      const good = await addClient(41);
-      const ok = await rr.agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v4', 'next good state applied', { from: mark2 });
-      figure(T, 'next good change written to BIRD reloaded', t(ok) - t0, 'ms');
-      const protos = await birdc(rr.bird.socket, 'show protocols');
-      expect(protos).toContain(proto(bad)); // the rejected change is part of the state: applied with the next good one
-      expect(protos).toContain(proto(good));
-      expect(sessionResets(node.logSince(nodeMark), peerName(RR))).toEqual([]);
-      figure(T, 'rejected configs installed / session resets', '0 / 0');
-    } finally {
-      await rr.stop();
-    }
-  }, 90_000);
-});
+        rmSync(marker);
+        const mark2 = rr.agent.lines.length;
+        const t0 = Date.now();
+        const good = await addClient(41);
+        const ok = await rr.agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v4', 'next good state applied', { from: mark2 });
+        figure(T, 'next good change written to BIRD reloaded', t(ok) - t0, 'ms');
+        const protos = await birdc(rr.bird.socket, 'show protocols');
+        expect(protos).toContain(proto(bad)); // the rejected change is part of the state: applied with the next good one
+        expect(protos).toContain(proto(good));
+        expect(sessionResets(node.logSince(nodeMark), peerName(RR))).toEqual([]);
+        figure(T, 'rejected configs installed / session resets', '0 / 0');
+      } finally {
+        await rr.stop();
+      }
+    }, 90_000);
+  });
+}
 
 describe('fault 7: disk full and read-only CONFIG_DIR', () => {
   it('logs the failed write, retries with backoff, leaves nothing half-written, recovers', async () => {
@@ -181,99 +189,101 @@ describe('fault 7: disk full and read-only CONFIG_DIR', () => {
   }, 120_000);
 });
 
-describe('fault 8: a hung BIRD and a slow configure', () => {
-  it('a hung BIRD (SIGSTOP, its listen queue full): reload timed out and logged, the pipeline goes on, applied once BIRD answers', async () => {
-    const T = 'hung BIRD';
-    const dir = tempDir('rr-rel-hung');
-    dirs.push(dir);
-    const rr = await rrIn(dir, { COMMAND_TIMEOUT_MS: '1000' }, true);
-    const held: Socket[] = [];
-    try {
-      const nodeMark = node.logMark();
-      const mark = rr.agent.lines.length;
-      process.kill(rr.bird.pid, 'SIGSTOP');
-      // A BIRD that hangs for long has its listen queue (8) full of connections that timed out; then a
-      // connect fails at once (EAGAIN). Fill it now: that must read as "hung" (retried), not "not running".
-      for (let i = 0; i < 12; i++) held.push(createConnection({ path: rr.bird.socket }).on('error', () => undefined));
-      const ipA = await addClient(44);
-      const timedOut = await rr.agent.waitForLine(
-        (l) => l.step === 'reload' && l.family === 'v4' && l.ok === false && /timed out/.test(String(l.message)),
-        'reload timeout logged',
-        { from: mark, timeoutMs: 15_000 },
-      );
-      console.log(`[detail] logged: ${JSON.stringify({ level: timedOut.level, msg: timedOut.msg, message: timedOut.message, durationMs: timedOut.durationMs })}`);
-      figure(T, 'reload abandoned after', Number(timedOut.durationMs), 'ms (COMMAND_TIMEOUT_MS=1000)');
-      // Not stalled: a later v4 change is written, checked and installed; BIRD6 is reloaded for a v6 change.
-      const t0 = Date.now();
-      const ipB = await addClient(45);
-      await waitFor(() => readFileSync(join(dir, 'bird.cfg'), 'utf8').includes(`neighbor ${ipB} as`), { what: 'B on disk', timeoutMs: 15_000, intervalMs: 20 });
-      figure(T, 'next v4 change on disk while BIRD hangs', Date.now() - t0, 'ms');
-      const t6 = Date.now();
-      const mark6 = rr.agent.lines.length;
-      await put('/host/n1/ip_addr_v6', 'fd77::11');
-      await put(`/host/n1/peer_v6/${RR6}`, { ip: RR6, as_num: AS });
-      const r6 = await rr.agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v6', 'bird6 reloaded', { from: mark6, timeoutMs: 15_000 });
-      expect(readFileSync(join(dir, 'bird6.cfg'), 'utf8')).toContain('neighbor fd77::11 as');
-      figure(T, 'v6 change reloaded into BIRD6 while BIRD hangs', t(r6) - t6, 'ms');
-      await sleep(1000);
-      // Logged at error level and retried (a hung daemon will not "come up" again to trigger it).
-      const timeouts = since(rr.agent.lines, mark, (l) => l.msg === 'reload failed' && l.family === 'v4' && /timed out/.test(String(l.message)));
-      expect(timeouts.length).toBeGreaterThanOrEqual(2);
-      expect(timeouts[0]!.level).toBe('error');
-      expect(since(rr.agent.lines, mark, (l) => l.msg === 'reload deferred' && l.family === 'v4')).toEqual([]);
-      figure(T, 'reload attempts timed out while BIRD was stopped', timeouts.length);
-
-      const mark2 = rr.agent.lines.length;
-      const t1 = Date.now();
-      for (const c of held) c.destroy();
-      process.kill(rr.bird.pid, 'SIGCONT');
-      const ok = await rr.agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v4', 'reload once BIRD answers', { from: mark2, timeoutMs: 20_000 });
-      figure(T, 'SIGCONT to latest config reloaded', t(ok) - t1, 'ms');
-      const protos = await birdc(rr.bird.socket, 'show protocols');
-      expect(protos).toContain(proto(ipA));
-      expect(protos).toContain(proto(ipB));
-      expect(sessionResets(node.logSince(nodeMark), peerName(RR))).toEqual([]);
-    } finally {
-      for (const c of held) c.destroy();
+for (const d of reliabilityDialects()) {
+  describe(`fault 8: a hung BIRD and a slow configure (${dialectName(d)})`, () => {
+    it('a hung BIRD (SIGSTOP, its listen queue full): reload timed out and logged, the pipeline goes on, applied once BIRD answers', async () => {
+      const T = 'hung BIRD';
+      const dir = tempDir('rr-rel-hung');
+      dirs.push(dir);
+      const rr = await rrIn(dir, { COMMAND_TIMEOUT_MS: '1000' }, true, d);
+      const held: Socket[] = [];
       try {
-        process.kill(rr.bird.pid, 'SIGCONT');
-      } catch {
-        /* gone */
-      }
-      await rr.stop();
-    }
-  }, 120_000);
+        const nodeMark = node.logMark();
+        const mark = rr.agent.lines.length;
+        process.kill(rr.bird.pid, 'SIGSTOP');
+        // A BIRD that hangs for long has its listen queue (8) full of connections that timed out; then a
+        // connect fails at once (EAGAIN). Fill it now: that must read as "hung" (retried), not "not running".
+        for (let i = 0; i < 12; i++) held.push(createConnection({ path: rr.bird.socket }).on('error', () => undefined));
+        const ipA = await addClient(44);
+        const timedOut = await rr.agent.waitForLine(
+          (l) => l.step === 'reload' && l.family === 'v4' && l.ok === false && /timed out/.test(String(l.message)),
+          'reload timeout logged',
+          { from: mark, timeoutMs: 15_000 },
+        );
+        console.log(`[detail] logged: ${JSON.stringify({ level: timedOut.level, msg: timedOut.msg, message: timedOut.message, durationMs: timedOut.durationMs })}`);
+        figure(T, 'reload abandoned after', Number(timedOut.durationMs), 'ms (COMMAND_TIMEOUT_MS=1000)');
+        // Not stalled: a later v4 change is written, checked and installed; BIRD6 is reloaded for a v6 change.
+        const t0 = Date.now();
+        const ipB = await addClient(45);
+        await waitFor(() => readFileSync(join(dir, 'bird.cfg'), 'utf8').includes(`neighbor ${ipB} as`), { what: 'B on disk', timeoutMs: 15_000, intervalMs: 20 });
+        figure(T, 'next v4 change on disk while BIRD hangs', Date.now() - t0, 'ms');
+        const t6 = Date.now();
+        const mark6 = rr.agent.lines.length;
+        await put('/host/n1/ip_addr_v6', 'fd77::11');
+        await put(`/host/n1/peer_v6/${RR6}`, { ip: RR6, as_num: AS });
+        const r6 = await rr.agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v6', 'bird6 reloaded', { from: mark6, timeoutMs: 15_000 });
+        expect(readFileSync(join(dir, 'bird6.cfg'), 'utf8')).toContain('neighbor fd77::11 as');
+        figure(T, 'v6 change reloaded into BIRD6 while BIRD hangs', t(r6) - t6, 'ms');
+        await sleep(1000);
+        // Logged at error level and retried (a hung daemon will not "come up" again to trigger it).
+        const timeouts = since(rr.agent.lines, mark, (l) => l.msg === 'reload failed' && l.family === 'v4' && /timed out/.test(String(l.message)));
+        expect(timeouts.length).toBeGreaterThanOrEqual(2);
+        expect(timeouts[0]!.level).toBe('error');
+        expect(since(rr.agent.lines, mark, (l) => l.msg === 'reload deferred' && l.family === 'v4')).toEqual([]);
+        figure(T, 'reload attempts timed out while BIRD was stopped', timeouts.length);
 
-  it('a slow configure (BIRD greets, the reply never ends): timed out, retried with backoff, applied when it answers again', async () => {
-    const T = 'slow configure';
-    const dir = tempDir('rr-rel-slow');
-    dirs.push(dir);
-    // The agent talks to BIRD through a proxy that, while told to, swallows the reply to `configure`.
-    const proxy = await birdSocketProxy(join(dir, 'bird.ctl'), join(dir, 'proxy.ctl'));
-    const rr = await rrIn(dir, { COMMAND_TIMEOUT_MS: '1000', BIRD_SOCKET: proxy.path });
-    try {
-      proxy.holdConfigure = true;
-      const mark = rr.agent.lines.length;
-      const ip = await addClient(46);
-      await waitFor(() => since(rr.agent.lines, mark, (l) => l.msg === 'reload failed').length >= 5, { what: '5 reload timeouts', timeoutMs: 40_000 });
-      const fails = since(rr.agent.lines, mark, (l) => l.msg === 'reload failed');
-      expect(fails[0]!.level).toBe('error');
-      expect(String(fails[0]!.message)).toBe('configure timed out after 1000 ms (BIRD answered but did not finish)');
-      // Start of attempt n+1 minus end of attempt n = the backoff. The first
-      // attempts may be pre-empted by a newer config (the change is two puts),
-      // so read the last three gaps.
-      const gaps = fails.slice(2, 5).map((l, i) => t(l) - Number(l.durationMs) - t(fails[i + 1]));
-      expect(gaps[2]!).toBeGreaterThan(gaps[1]!);
-      figure(T, 'backoff between reload attempts', gaps.join(', '), 'ms');
-      expect(gaps[1]!).toBeGreaterThan(gaps[0]!);
-      proxy.holdConfigure = false;
-      const t0 = Date.now();
-      const ok = await rr.agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v4', 'reload ok', { from: mark, timeoutMs: 30_000 });
-      figure(T, 'replies flow again to reload ok (next retry)', t(ok) - t0, 'ms');
-      expect(await birdc(rr.bird.socket, 'show protocols')).toContain(proto(ip));
-    } finally {
-      await rr.stop();
-      await proxy.close();
-    }
-  }, 120_000);
-});
+        const mark2 = rr.agent.lines.length;
+        const t1 = Date.now();
+        for (const c of held) c.destroy();
+        process.kill(rr.bird.pid, 'SIGCONT');
+        const ok = await rr.agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v4', 'reload once BIRD answers', { from: mark2, timeoutMs: 20_000 });
+        figure(T, 'SIGCONT to latest config reloaded', t(ok) - t1, 'ms');
+        const protos = await birdc(rr.bird.socket, 'show protocols');
+        expect(protos).toContain(proto(ipA));
+        expect(protos).toContain(proto(ipB));
+        expect(sessionResets(node.logSince(nodeMark), peerName(RR))).toEqual([]);
+      } finally {
+        for (const c of held) c.destroy();
+        try {
+          process.kill(rr.bird.pid, 'SIGCONT');
+        } catch {
+          /* gone */
+        }
+        await rr.stop();
+      }
+    }, 120_000);
+
+    it('a slow configure (BIRD greets, the reply never ends): timed out, retried with backoff, applied when it answers again', async () => {
+      const T = 'slow configure';
+      const dir = tempDir('rr-rel-slow');
+      dirs.push(dir);
+      // The agent talks to BIRD through a proxy that, while told to, swallows the reply to `configure`.
+      const proxy = await birdSocketProxy(join(dir, 'bird.ctl'), join(dir, 'proxy.ctl'));
+      const rr = await rrIn(dir, { COMMAND_TIMEOUT_MS: '1000', BIRD_SOCKET: proxy.path }, false, d);
+      try {
+        proxy.holdConfigure = true;
+        const mark = rr.agent.lines.length;
+        const ip = await addClient(46);
+        await waitFor(() => since(rr.agent.lines, mark, (l) => l.msg === 'reload failed').length >= 5, { what: '5 reload timeouts', timeoutMs: 40_000 });
+        const fails = since(rr.agent.lines, mark, (l) => l.msg === 'reload failed');
+        expect(fails[0]!.level).toBe('error');
+        expect(String(fails[0]!.message)).toBe('configure timed out after 1000 ms (BIRD answered but did not finish)');
+        // Start of attempt n+1 minus end of attempt n = the backoff. The first
+        // attempts may be pre-empted by a newer config (the change is two puts),
+        // so read the last three gaps.
+        const gaps = fails.slice(2, 5).map((l, i) => t(l) - Number(l.durationMs) - t(fails[i + 1]));
+        expect(gaps[2]!).toBeGreaterThan(gaps[1]!);
+        figure(T, 'backoff between reload attempts', gaps.join(', '), 'ms');
+        expect(gaps[1]!).toBeGreaterThan(gaps[0]!);
+        proxy.holdConfigure = false;
+        const t0 = Date.now();
+        const ok = await rr.agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v4', 'reload ok', { from: mark, timeoutMs: 30_000 });
+        figure(T, 'replies flow again to reload ok (next retry)', t(ok) - t0, 'ms');
+        expect(await birdc(rr.bird.socket, 'show protocols')).toContain(proto(ip));
+      } finally {
+        await rr.stop();
+        await proxy.close();
+      }
+    }, 120_000);
+  });
+}

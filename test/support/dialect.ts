@@ -4,9 +4,12 @@
  * both families, run here through the wrappers of scripts/birds.sh). The
  * Calico nodes of the labs stay on BIRD 1.6.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Family } from './bird.js';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export const DIALECTS = ['bird1', 'bird2', 'bird3'] as const;
 export type Dialect = (typeof DIALECTS)[number];
@@ -44,4 +47,25 @@ export function dialectFromEnv(name: string, fallback: Dialect): Dialect {
   if (v === undefined || v === '') return fallback;
   if (!(DIALECTS as readonly string[]).includes(v)) throw new Error(`${name}=${v}: expected one of ${DIALECTS.join(', ')}`);
   return v as Dialect;
+}
+
+/**
+ * The BIRD the image ships, read from the packages image/install.sh installs
+ * (the one script the Dockerfile and `npm run test:image` run): `bird3`,
+ * `bird2`, or Debian 12's `bird` (1.6). `RR_IMAGE_DIALECT` overrides it.
+ */
+export function imageDialect(installScript = join(REPO, 'image', 'install.sh')): Dialect {
+  if (process.env['RR_IMAGE_DIALECT']) return dialectFromEnv('RR_IMAGE_DIALECT', 'bird1');
+  const packages = readFileSync(installScript, 'utf8')
+    .split('\n')
+    .filter((l) => /\bapt-get\b.*\binstall\b/.test(l))
+    .flatMap((l) => l.split(/\s+/));
+  if (packages.includes('bird3')) return 'bird3';
+  if (packages.includes('bird2')) return 'bird2';
+  return 'bird1';
+}
+
+/** The dialects the BIRD-dependent reliability tests run on: BIRD 1.6 and the image's BIRD. */
+export function reliabilityDialects(): Dialect[] {
+  return [...new Set<Dialect>(['bird1', imageDialect()])];
 }

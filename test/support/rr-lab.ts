@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { PREFIX } from '../../src/core/config.js';
 import { runAgent, type AgentProcess } from './agent.js';
 import { startBird, type BirdHandle } from './bird.js';
+import { birdBins, birdEnv, type Dialect } from './dialect.js';
 import { etcdctl, startEtcd, type EtcdProcess } from './etcd.js';
 import { createLab, type Lab, type LabHost } from './netns.js';
 import { nodeBirdConfig } from './node-bird.js';
@@ -45,6 +46,8 @@ export interface StartRrOptions {
   /** More agent environment (IP, IP6 and ETCD_ENDPOINTS default to the lab's). */
   env?: Record<string, string>;
   withBird6?: boolean;
+  /** The route reflector's BIRD (default: BIRD 1.6 from PATH): the agent's BIRD_BIN/BIRD6_BIN and the daemons started. */
+  dialect?: Dialect;
   /** Runs once the first configs are installed, before BIRD starts. */
   beforeBird?: (agent: AgentProcess) => Promise<void>;
 }
@@ -122,6 +125,7 @@ async function startRr(netns: string, o: StartRrOptions): Promise<RrUnderTest> {
     BIRD6_SOCKET: join(o.dir, 'bird6.ctl'),
     PROBE_INTERVAL_MS: '200',
     HTTP_LISTEN: 'off',
+    ...(o.dialect !== undefined ? birdEnv(o.dialect) : {}),
     ...o.env,
   });
   try {
@@ -129,7 +133,8 @@ async function startRr(netns: string, o: StartRrOptions): Promise<RrUnderTest> {
     await agent.waitForLine((l) => l.msg === 'install ok' && l.family === 'v6', 'first bird6.cfg installed', { timeoutMs: 20_000 });
     if (o.beforeBird) await o.beforeBird(agent);
     const cfg = (n: string): string => readFileSync(join(o.dir, n), 'utf8');
-    const bird = await startBird({ family: 'v4', netns, dir: o.dir, name: 'bird', config: cfg('bird.cfg') });
+    const bin = o.dialect !== undefined ? birdBins(o.dialect) : undefined;
+    const bird = await startBird({ family: 'v4', netns, dir: o.dir, name: 'bird', config: cfg('bird.cfg'), ...(bin ? { bin: bin.v4 } : {}) });
     const rr: RrUnderTest = {
       agent,
       bird,
@@ -140,7 +145,7 @@ async function startRr(netns: string, o: StartRrOptions): Promise<RrUnderTest> {
         if (rr.bird6) await rr.bird6.stop();
       },
     };
-    if (o.withBird6 === true) rr.bird6 = await startBird({ family: 'v6', netns, dir: o.dir, name: 'bird6', config: cfg('bird6.cfg') });
+    if (o.withBird6 === true) rr.bird6 = await startBird({ family: 'v6', netns, dir: o.dir, name: 'bird6', config: cfg('bird6.cfg'), ...(bin ? { bin: bin.v6 } : {}) });
     // The agent re-applies the config to a daemon that comes up: let that happen before the test starts.
     await agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v4', 'bird reloaded once it came up', { timeoutMs: 20_000 });
     if (rr.bird6) await agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v6', 'bird6 reloaded once it came up', { timeoutMs: 20_000 });

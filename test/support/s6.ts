@@ -100,8 +100,7 @@ export function startTree(o: StartTreeOptions): Tree {
           for (const svc of ['bird', 'bird6']) {
             const s = await tree.stat(svc);
             if (!s.up) return false;
-            const comm = readComm(s.pid);
-            if (comm !== svc) return false; // still the run script waiting for the agent
+            if (!isBirdDaemon(s.pid)) return false; // still the run script waiting for the agent
           }
           return true;
         },
@@ -119,6 +118,16 @@ export function readComm(pid: number): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Whether `pid` is a BIRD daemon, not a run script still waiting: BIRD 1.6 is
+ * `bird` or `bird6`, BIRD 2/3 `bird` for both families, and the host's Debian
+ * 13 BIRDs (scripts/birds.sh wrappers) run as the trixie root's dynamic loader.
+ */
+export function isBirdDaemon(pid: number): boolean {
+  const comm = readComm(pid);
+  return comm === 'bird' || comm === 'bird6' || comm === 'ld-linux-x86-64';
 }
 
 /** PIDs of every process in a network namespace (`ip netns pids`). */
