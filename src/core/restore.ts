@@ -173,7 +173,7 @@ export function restoreFromJournal(input: RestoreInput): RestoreResult {
       applyBatch(state, input.prefix, r as EtcdBatch);
       if (typeof r.clusterId === 'string') clusterId = r.clusterId;
       folded++;
-    }
+    } else if (r.type === 'etcd' && typeof r.clusterId === 'string') clusterId = r.clusterId;
   }
   const at = records[found.index];
   if (at?.type === 'checkpoint') {

@@ -2,8 +2,11 @@
  * The etcd source (DESIGN §3): everything under a prefix as one `resync`
  * batch at revision R, then every change from R+1 on, one batch per watch
  * response, never lost and never delivered twice, across disconnects. When
- * the revision to resume from was compacted, the prefix is read again and a
- * new `resync` batch is emitted.
+ * the revision to resume from was compacted, etcd's revision went
+ * backwards, or another cluster answers (the cluster id of the response
+ * header), the prefix is read again and a new `resync` batch is emitted.
+ * Given a state already held (`resume`, from the journal), it starts with
+ * the watch from that state's revision + 1, under the same rules.
  *
  * Notes on etcd3 1.1.2 that shape this code:
  * - Its Watcher reconnects by itself, but sets the resume revision to
@@ -39,12 +42,14 @@ export type ResyncCause =
   /** etcd canceled the watch for another reason */
   | 'canceled'
   /** etcd's revision went backwards (cluster restored or rebuilt) */
-  | 'reset';
+  | 'reset'
+  /** the etcd cluster that answered is not the one the state was read from (cluster id in the response header) */
+  | 'cluster';
 
 /** Connection state of the source, for logs and metrics. */
 export type EtcdStatus =
   /** The watch is established; events from `resumeFrom` on will follow. `revision` is etcd's current one. */
-  | { readonly kind: 'connected'; readonly revision: number; readonly resumeFrom: number }
+  | { readonly kind: 'connected'; readonly revision: number; readonly resumeFrom: number; readonly clusterId?: string }
   /** A read or the watch stream failed; it is retried (after `retryInMs` if known). */
   | { readonly kind: 'disconnected'; readonly reason: string; readonly retryInMs?: number }
   /** A `resync` batch of `keys` keys at `revision` was emitted. `after` is the last revision seen before it, if any. */
@@ -54,6 +59,7 @@ export type EtcdStatus =
       readonly keys: number;
       readonly cause: ResyncCause;
       readonly after?: number;
+      readonly clusterId?: string;
     };
 
 export interface EtcdSourceOptions {
@@ -64,6 +70,13 @@ export interface EtcdSourceOptions {
   readonly retry?: { readonly initialMs: number; readonly maxMs: number };
   /** Keys per range request of a full read (default 50,000). */
   readonly pageSize?: number;
+  /**
+   * Resume from a state already held (the journal's): watch from `revision` + 1
+   * instead of reading everything. A full read only when that revision was
+   * compacted, etcd's revision is behind it, or the cluster id in etcd's
+   * response header is not `clusterId` (or `clusterId` is unknown).
+   */
+  readonly resume?: { readonly revision: number; readonly clusterId?: string };
 }
 
 /**
@@ -71,7 +84,7 @@ export interface EtcdSourceOptions {
  * fixes the revision, the others are read at it (a page whose revision was
  * compacted meanwhile fails the read, which is then retried).
  */
-export async function readPrefix(client: Etcd3, prefix: string, pageSize: number): Promise<{ revision: number; kvs: KeyValue[] }> {
+export async function readPrefix(client: Etcd3, prefix: string, pageSize: number): Promise<{ revision: number; kvs: KeyValue[]; clusterId: string }> {
   const end = Range.prefix(prefix).end;
   const page = (start: Buffer, revision?: number) => {
     const range = client.getAll().inRange(new Range(start, end)).limit(pageSize);
@@ -79,16 +92,18 @@ export async function readPrefix(client: Etcd3, prefix: string, pageSize: number
   };
   let next = page(Buffer.from(prefix));
   let revision: number | undefined;
+  let clusterId: string | undefined;
   const kvs: KeyValue[] = [];
   for (;;) {
     const res = await next;
     revision ??= Number(res.header.revision);
+    clusterId ??= String(res.header.cluster_id);
     const last = res.kvs[res.kvs.length - 1];
     const more = res.more && last !== undefined;
     // Ask for the next page (from the key after the last one read) before decoding this one: etcd works meanwhile.
     if (more) next = page(Buffer.concat([last.key, Buffer.from([0])]), revision);
     for (const kv of res.kvs) kvs.push({ key: str(kv.key), value: str(kv.value) });
-    if (!more) return { revision, kvs };
+    if (!more) return { revision, kvs, clusterId };
   }
 }
 
@@ -119,6 +134,8 @@ export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): Observable<E
     let timer: ReturnType<typeof setTimeout> | undefined;
     /** Consecutive watch cancellations without a delivered event in between. */
     let cancelStreak = 0;
+    /** The cluster the delivered state comes from: another one answering means a full read. */
+    let cluster: string | undefined;
 
     const status = (s: EtcdStatus): void => {
       if (!closed) opts.onStatus?.(s);
@@ -133,13 +150,14 @@ export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): Observable<E
 
     const snapshot = (cause: ResyncCause, attempt: number): void => {
       readPrefix(client, prefix, opts.pageSize ?? 50_000).then(
-        ({ revision, kvs }) => {
+        ({ revision, kvs, clusterId }) => {
           if (closed) return;
           const after = seenAny ? lastRev : undefined;
           lastRev = revision;
           seenAny = true;
-          subscriber.next({ revision, events: [{ type: 'resync', revision, kvs }] });
-          status({ kind: 'resynced', revision, keys: kvs.length, cause, ...(after !== undefined ? { after } : {}) });
+          cluster = clusterId;
+          subscriber.next({ revision, events: [{ type: 'resync', revision, kvs }], clusterId });
+          status({ kind: 'resynced', revision, keys: kvs.length, cause, ...(after !== undefined ? { after } : {}), clusterId });
           watch();
         },
         (err: unknown) => {
@@ -211,6 +229,15 @@ export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): Observable<E
       w.on('connected', (res: IWatchResponse) => {
         if (!current()) return;
         const revision = Number(res.header.revision);
+        const clusterId = String(res.header.cluster_id);
+        if (cluster !== undefined && clusterId !== cluster) {
+          // Another cluster (rebuilt, or another one behind the same address): its revisions mean something else.
+          watcher = undefined;
+          void w.cancel().catch(() => undefined);
+          status({ kind: 'disconnected', reason: `etcd cluster id ${clusterId} is not the one the state was read from (${cluster}): reading everything again` });
+          snapshot('cluster', 0);
+          return;
+        }
         if (revision < lastRev) {
           // etcd's history is behind ours: a restored or new cluster. Watching
           // from lastRev+1 would wait for revisions that mean something else.
@@ -220,7 +247,7 @@ export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): Observable<E
           snapshot('reset', 0);
           return;
         }
-        status({ kind: 'connected', revision, resumeFrom: lastRev + 1 });
+        status({ kind: 'connected', revision, resumeFrom: lastRev + 1, clusterId });
       });
       w.on('data', (res: IWatchResponse) => {
         if (current()) onResponse(res);
@@ -236,7 +263,13 @@ export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): Observable<E
       });
     };
 
-    snapshot('start', 0);
+    const resume = opts.resume;
+    if (resume !== undefined && resume.clusterId !== undefined) {
+      lastRev = resume.revision;
+      seenAny = true;
+      cluster = resume.clusterId;
+      watch();
+    } else snapshot(resume !== undefined ? 'cluster' : 'start', 0);
 
     return () => {
       closed = true;
