@@ -7,7 +7,8 @@ import type { AgentConfig } from './core/config.js';
 import { PREFIX } from './core/config.js';
 import { FAMILIES, type Family, type HealthEvent, type OutcomeEvent } from './core/events.js';
 import { initialOpsStatus } from './core/readiness.js';
-import { createRenderer } from './core/render.js';
+import type { BirdDaemons } from './core/dialect.js';
+import type { Render } from './core/render.js';
 import { applyRequests } from './streams/apply-requests.js';
 import { debounceMaxWait } from './streams/debounce-max-wait.js';
 import { familyConfig, type FamilyConfig } from './streams/family-config.js';
@@ -29,19 +30,19 @@ import { notifyReady } from './effects/notify-ready.js';
 import { s6Probes } from './effects/s6-health.js';
 
 const SOCKET: Record<Family, (c: AgentConfig) => string> = { v4: (c) => c.birdSocket, v6: (c) => c.bird6Socket };
-const CHECK: Record<Family, (c: AgentConfig) => string> = { v4: (c) => c.birdBin, v6: (c) => c.bird6Bin };
 const S6_SERVICE: Record<Family, string> = { v4: 'bird', v6: 'bird6' };
 
 /** Backoff for effects that failed for a reason worth retrying (I/O, timeouts). */
 const RETRY = { initialMs: 500, maxMs: 30_000 };
 
-export function startAgent(cfg: AgentConfig, log: Log): { stop(): Promise<void> } {
+/** `birds` and `render`: the start-up steps' results (commands/run.ts: each family's BIRD and its compiled templates). */
+export function startAgent(cfg: AgentConfig, log: Log, birds: BirdDaemons, renderConfig: Render): { stop(): Promise<void> } {
   const client = createEtcdClient(cfg.etcd);
   const self = { ip: cfg.ip, ...(cfg.ip6 !== undefined ? { ip6: cfg.ip6 } : {}) };
   // Operations: the journal records the inputs in order (batches before their fold, settled points
   // before their render); metrics and readiness subscribe to the streams below.
   const metrics = createMetrics(PREFIX);
-  const render = metrics.timeRender(createRenderer());
+  const render = metrics.timeRender(renderConfig);
   const journal = cfg.journalFile === undefined ? noJournal
     : openJournal({ file: cfg.journalFile, maxBytes: cfg.journalMaxBytes, keep: cfg.journalFiles, ...self, prefix: PREFIX, debounceMs: cfg.debounceMs, maxWaitMs: cfg.maxWaitMs, log });
   const etcdStatus$ = new Subject<EtcdStatus>();
@@ -67,7 +68,7 @@ export function startAgent(cfg: AgentConfig, log: Log): { stop(): Promise<void> 
     const apply = createApplier({
       family: f,
       configDir: cfg.configDir,
-      ...(cfg.check ? { checkBin: CHECK[f](cfg) } : {}),
+      ...(cfg.check ? { checkBin: birds[f].bin } : {}),
       socket: SOCKET[f](cfg),
       timeoutMs: cfg.commandTimeoutMs,
     });
@@ -106,6 +107,7 @@ export function startAgent(cfg: AgentConfig, log: Log): { stop(): Promise<void> 
   subs.add(configs$.subscribe(journal.config));
   subs.add(health$.subscribe(journal.health));
   subs.add(outcomesSeen$.subscribe(journal.outcome));
+  metrics.birdInfo(birds);
   subs.add(metrics.attach({ etcd$: etcdStatus$, batches$, settled$, configs$, health$, outcomes$: outcomesSeen$, status$ }));
   const daemon = (f: Family) => ({ socket: SOCKET[f](cfg), timeoutMs: cfg.commandTimeoutMs });
   subs.add(metrics.pollSessions({ v4: daemon('v4'), v6: daemon('v6') }, cfg.sessionPollMs));
@@ -114,6 +116,7 @@ export function startAgent(cfg: AgentConfig, log: Log): { stop(): Promise<void> 
     http = startHttpServer({
       listen: cfg.httpListen,
       status: () => status$.value,
+      about: { bird: birds },
       metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }),
       log,
     });

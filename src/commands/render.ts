@@ -6,18 +6,19 @@
 import { configFromEnv, type AgentConfig } from '../core/config.js';
 import { FAMILIES } from '../core/events.js';
 import { derivePlan } from '../core/plan.js';
-import { createRenderer } from '../core/render.js';
 import type { State } from '../core/state.js';
-import { birdCheck } from '../effects/bird-control.js';
+import { birdCheck, detectBirds } from '../effects/bird-check.js';
 import { writeConfig, writeStage, discardStage } from '../effects/config-files.js';
 import { createEtcdClient } from '../effects/etcd-client.js';
 import { createLog, type Log } from '../effects/logger.js';
+import { loadRenderer } from '../effects/templates.js';
 import { CommandFailed, parse, readSnapshot, wantsHelp, type Command } from './common.js';
 
 const USAGE = `usage: routereflector render [--out DIR] [--no-check]
 
 Read one etcd snapshot, write bird.cfg and bird6.cfg (to CONFIG_DIR or DIR),
-each checked with bird -p unless --no-check, then exit.
+in the dialect of BIRD_BIN / BIRD6_BIN (their --version), each checked with
+bird -p unless --no-check, then exit.
 
 exit codes: 0 written, 1 etcd failure or BIRD rejected a config, 2 bad usage or environment`;
 
@@ -49,7 +50,8 @@ export async function renderOnce(cfg: AgentConfig, opts: { out?: string; check: 
   } finally {
     await client.close();
   }
-  const render = createRenderer();
+  const birds = await detectBirds(cfg);
+  const render = loadRenderer({ v4: birds.v4.dialect, v6: birds.v6.dialect });
   const dir = opts.out ?? cfg.configDir;
   const self = { ip: cfg.ip, ...(cfg.ip6 !== undefined ? { ip6: cfg.ip6 } : {}) };
   for (const family of FAMILIES) {
@@ -57,13 +59,13 @@ export async function renderOnce(cfg: AgentConfig, opts: { out?: string; check: 
     const config = render(plan);
     if (opts.check) {
       const stage = await writeStage(dir, family, config);
-      const res = await birdCheck({ bird: family === 'v4' ? cfg.birdBin : cfg.bird6Bin, file: stage, timeoutMs: 10_000 });
+      const res = await birdCheck({ bird: birds[family].bin, file: stage, timeoutMs: 10_000 });
       if (!res.ok) {
         await discardStage(dir, family);
         throw new CommandFailed(`BIRD rejected the ${family} config: ${res.message}`);
       }
     }
     const path = await writeConfig(dir, family, config);
-    log.info('config written', { family, path, revision: state.revision, sessions: plan.sessions.length, checked: opts.check });
+    log.info('config written', { family, path, revision: state.revision, sessions: plan.sessions.length, checked: opts.check, bird: birds[family].version, dialect: birds[family].dialect });
   }
 }

@@ -7,11 +7,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FAMILIES } from '../core/events.js';
 import { scanJournal, type JournalRecord } from '../core/journal.js';
-import { CONFIG_FILE, createRenderer } from '../core/render.js';
+import { DIALECTS, type Dialect } from '../core/dialect.js';
+import { CONFIG_FILE } from '../core/render.js';
+import { loadRenderer } from '../effects/templates.js';
 import { replayJournal } from '../streams/replay.js';
 import { CommandFailed, parse, table, UsageError, wantsHelp, type Command } from './common.js';
 
-const USAGE = `usage: routereflector replay JOURNAL [--out DIR] [--json]
+const USAGE = `usage: routereflector replay JOURNAL [--out DIR] [--json] [--dialect bird1|bird2|bird3]
 
 Rebuild the configs from an event journal (JOURNAL_FILE of the agent): fold its
 etcd batches through the same pure core, rendering at the same points, and
@@ -21,6 +23,8 @@ compare every generation with the sha256 the agent journaled. Rotated files
   --out DIR   write each generation as DIR/<run>/bird.cfg.<generation> (and
               bird6.cfg.<generation>), and the newest as DIR/bird.cfg, DIR/bird6.cfg
   --json      print the generations as JSON
+  --dialect D the BIRD dialect the agent rendered for (bird1: BIRD 1.6, the
+              default; bird2: BIRD 2.x; bird3: BIRD 3.x)
 
 exit codes: 0 every generation reproduced, 1 a difference or an unreadable journal, 2 bad usage`;
 
@@ -56,11 +60,13 @@ export const replayCommand: Command = {
       process.stdout.write(USAGE + '\n');
       return 0;
     }
-    const { values, positionals } = parse(args, { out: { type: 'string' }, json: { type: 'boolean', default: false } }, true);
+    const { values, positionals } = parse(args, { out: { type: 'string' }, json: { type: 'boolean', default: false }, dialect: { type: 'string', default: 'bird1' } }, true);
+    const dialect = values.dialect as Dialect;
+    if (!DIALECTS.includes(dialect)) throw new UsageError(`--dialect must be one of ${DIALECTS.join(', ')}, not ${JSON.stringify(values.dialect)}`);
     if (positionals.length !== 1) throw new UsageError(`replay: one journal file expected\n${USAGE}`);
     const file = positionals[0] ?? '';
     const { records, files, problems: read } = readJournal(file);
-    const replayed = replayJournal(records, createRenderer());
+    const replayed = replayJournal(records, loadRenderer({ v4: dialect, v6: dialect }));
     const result = { ...replayed, problems: [...read, ...replayed.problems] };
     if (values.out !== undefined) {
       const out = values.out;

@@ -1,6 +1,9 @@
 /** `routereflector run`: the agent. */
 import { configFromEnv } from '../core/config.js';
+import { FAMILIES } from '../core/events.js';
+import { detectBirds } from '../effects/bird-check.js';
 import { createLog } from '../effects/logger.js';
+import { loadRenderer } from '../effects/templates.js';
 import { startAgent } from '../run.js';
 import { parse, wantsHelp, type Command } from './common.js';
 
@@ -12,7 +15,7 @@ SIGTERM/SIGINT.
 
 environment: IP (required), IP6, ETCD_ENDPOINTS | ETCD_AUTHORITY + ETCD_SCHEME,
 ETCD_CA_CERT_FILE, ETCD_CERT_FILE, ETCD_KEY_FILE, CONFIG_DIR, BIRD_SOCKET,
-BIRD6_SOCKET, LOG_LEVEL, LOG_FORMAT, DEBOUNCE_MS, MAX_WAIT_MS, HTTP_LISTEN,
+BIRD6_SOCKET, BIRD_BIN, BIRD6_BIN, LOG_LEVEL, LOG_FORMAT, DEBOUNCE_MS, MAX_WAIT_MS, HTTP_LISTEN,
 JOURNAL_FILE, JOURNAL_MAX_BYTES, JOURNAL_FILES, SESSION_POLL_MS (see README)`;
 
 export const runCommand: Command = {
@@ -31,7 +34,11 @@ export const runCommand: Command = {
       const value = env[name];
       if (value !== undefined) log.warn(`${name} is ignored: BIRD is reloaded on its control socket, without birdc`, { [name]: value });
     }
-    const agent = startAgent(cfg, log);
+    // Start-up steps: which BIRD each family runs (its --version: exit 2 if unsupported), and its templates.
+    const birds = await detectBirds(cfg);
+    for (const family of FAMILIES) log.info('BIRD', { family, ...birds[family] });
+    const render = loadRenderer({ v4: birds.v4.dialect, v6: birds.v6.dialect });
+    const agent = startAgent(cfg, log, birds, render);
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;

@@ -4,7 +4,8 @@
  */
 import { birdFromEnv, integerFromEnv } from '../core/config.js';
 import type { Family } from '../core/events.js';
-import { showProtocolsAll, type ProtocolDetail } from '../effects/bird-control.js';
+import type { ProtocolDetail } from '../core/bird-replies.js';
+import { showProtocolsAll } from '../effects/bird-socket.js';
 import { parse, table, UsageError, wantsHelp, type Command } from './common.js';
 
 const USAGE = `usage: routereflector status [--json] [--family v4|v6]

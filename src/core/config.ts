@@ -42,8 +42,10 @@ export interface AgentConfig {
   readonly check: boolean;
   /** The s6 scan directory holding the bird/bird6 services (set by s6/agent/run): restarts seen at once. */
   readonly s6ScanDir?: string;
+  /** The BIRD binary of IPv4 (BIRD_BIN); its `--version` tells the dialect (effects/bird-check.ts detectBirds). */
   readonly birdBin: string;
-  readonly bird6Bin: string;
+  /** BIRD6_BIN when set; unset, detectBirds picks `bird6` for BIRD 1.6 and BIRD_BIN for BIRD 2/3. */
+  readonly bird6Bin?: string;
   /** HTTP endpoint for /livez, /readyz, /metrics; undefined = off (HTTP_LISTEN=off). */
   readonly httpListen?: HttpListen;
   /** Event journal (JSON lines); undefined = no journal. */
@@ -183,11 +185,12 @@ function socketPath(env: Env, name: string, dflt: string): string {
 
 /** The BIRD control sockets and `bird -p` commands (for commands that talk to BIRD only). */
 export function birdFromEnv(env: Env): Pick<AgentConfig, 'birdSocket' | 'bird6Socket' | 'birdBin' | 'bird6Bin'> {
+  const bird6Bin = present(env, 'BIRD6_BIN');
   return {
     birdSocket: socketPath(env, 'BIRD_SOCKET', '/sockets/bird.ctl'),
     bird6Socket: socketPath(env, 'BIRD6_SOCKET', '/sockets/bird6.ctl'),
     birdBin: present(env, 'BIRD_BIN') ?? 'bird',
-    bird6Bin: present(env, 'BIRD6_BIN') ?? 'bird6',
+    ...(bird6Bin !== undefined ? { bird6Bin } : {}),
   };
 }
 

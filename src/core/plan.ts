@@ -28,9 +28,18 @@ export interface Session {
   readonly peerAs: number;
   /** Mesh only: the neighbour's address is lower than ours, it connects to us. */
   readonly passive: boolean;
+  /** Client only: the neighbour is a route reflector client (`rr client`). */
+  readonly rrClient: boolean;
   /** Client only: our `rr cluster id`, when we are a registered RR with one. */
   readonly clusterId?: string;
+  /** Mesh only: seconds before connecting (`connect delay time`). */
+  readonly connectDelayTime?: number;
+  /** Mesh only: `error wait time` min, max in seconds (the back-off after a session error). */
+  readonly errorWaitTime?: readonly [number, number];
 }
+
+/** Timers of mesh sessions: route reflectors reconnect to each other quickly, backing off on repeated errors. */
+const MESH_TIMERS = { connectDelayTime: 2, errorWaitTime: [5, 60] as const };
 
 export interface FamilyPlan {
   readonly family: Family;
@@ -113,7 +122,11 @@ export const sameSession = (a: Session, b: Session): boolean =>
   a.localAs === b.localAs &&
   a.peerAs === b.peerAs &&
   a.passive === b.passive &&
-  a.clusterId === b.clusterId;
+  a.rrClient === b.rrClient &&
+  a.clusterId === b.clusterId &&
+  a.connectDelayTime === b.connectDelayTime &&
+  a.errorWaitTime?.[0] === b.errorWaitTime?.[0] &&
+  a.errorWaitTime?.[1] === b.errorWaitTime?.[1];
 
 function frameOf(state: State, family: Family, me: string): Frame {
   const meshAs = state.globalAs ?? DEFAULT_AS;
@@ -130,6 +143,8 @@ function frameOf(state: State, family: Family, me: string): Frame {
         localAs: meshAs,
         peerAs: meshAs,
         passive: compareAddresses(r.ip, me) < 0,
+        rrClient: false,
+        ...MESH_TIMERS,
       });
     }
   }
@@ -195,6 +210,7 @@ function clientAt(state: State, family: Family, frame: Frame, addr: string): { s
       localAs: c.as,
       peerAs: c.as,
       passive: false,
+      rrClient: true,
       ...(frame.clusterId !== undefined ? { clusterId: frame.clusterId } : {}),
     },
   };

@@ -1,7 +1,8 @@
 /**
- * Rendering: a validated plan to the bytes of bird.cfg / bird6.cfg. The
- * templates are compiled once (`createRenderer`, at wiring time); rendering
- * itself is a pure function of the plan.
+ * Rendering: a validated plan to the bytes of bird.cfg / bird6.cfg, in the
+ * dialect of each family's BIRD (core/dialect.ts). The templates are loaded
+ * and compiled at start-up (effects/templates.ts); rendering itself is a pure
+ * function of the plan and those compiled templates.
  *
  * A config is handled as bytes from here to the disk (hash, compare, write):
  * never as one big string. Sessions are immutable and keep their identity
@@ -9,10 +10,6 @@
  * whose bytes are kept, and a new config is the list of its chunks, of which
  * a single change re-formats one (~64 sessions, well under a millisecond).
  */
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import nunjucks from 'nunjucks';
 import type { ConfigBytes } from './config-bytes.js';
 import type { Family } from './events.js';
 import type { FamilyPlan, Session } from './plan.js';
@@ -21,8 +18,44 @@ export const CONFIG_FILE: Record<Family, string> = { v4: 'bird.cfg', v6: 'bird6.
 
 export type Render = (plan: FamilyPlan) => ConfigBytes;
 
+/** A compiled template (nunjucks' Template): a pure function of its context. */
+export interface Template {
+  render(context: object): string;
+}
+
+/**
+ * One family's templates: `config` formats the whole file from `{ plan,
+ * sessions }` and must output `{{ sessions }}` exactly once where the
+ * session blocks go; `session` formats one block from `{ s }`.
+ */
+export interface ConfigTemplates {
+  readonly config: Template;
+  readonly session: Template;
+}
+
 /** Where the session blocks go in the file template's output. */
 const SESSIONS = '\u0000sessions\u0000';
+
+/**
+ * A config template that does not place the sessions exactly once would
+ * emit a config without sessions (or with them twice): refuse it when the
+ * renderer is made, at start-up, with a plan that has BGP in its family.
+ */
+function checkSentinel(family: Family, t: Template): void {
+  const probe: FamilyPlan = {
+    family,
+    routerId: '192.0.2.1',
+    source: family === 'v4' ? '192.0.2.1' : '2001:db8::1',
+    debug: false,
+    meshAs: 64512,
+    asDefaulted: false,
+    member: false,
+    sessions: [],
+    notes: [],
+  };
+  const n = t.render({ plan: probe, sessions: SESSIONS }).split(SESSIONS).length - 1;
+  if (n !== 1) throw new Error(`the ${CONFIG_FILE[family]} template places {{ sessions }} ${n} times, not once: its configs would not hold the sessions`);
+}
 
 /** Sessions per chunk, on average (a power of two). */
 const CHUNK_MASK = 63;
@@ -47,17 +80,6 @@ function endsChunk(name: string): boolean {
   return ((h >>> 0) & CHUNK_MASK) === 0;
 }
 
-/** The project's templates/ directory, from src/core or dist/src/core. */
-export function defaultTemplateDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const candidate = join(dir, 'templates');
-    if (existsSync(join(candidate, 'bird.cfg.njk'))) return candidate;
-    dir = dirname(dir);
-  }
-  throw new Error('templates/ not found next to the agent');
-}
-
 interface Chunk {
   readonly members: readonly Session[];
   readonly bytes: Buffer;
@@ -73,19 +95,15 @@ function holds(chunk: Chunk, sessions: readonly Session[], at: number): boolean 
   return chunk.closed || at + m.length === sessions.length;
 }
 
-export function createRenderer(templateDir: string = defaultTemplateDir()): Render {
-  const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(templateDir), {
-    autoescape: false,
-    throwOnUndefined: false,
-    trimBlocks: true,
-    lstripBlocks: true,
-  });
-  const compiled: Record<Family, nunjucks.Template> = {
-    v4: env.getTemplate(`${CONFIG_FILE.v4}.njk`, true),
-    v6: env.getTemplate(`${CONFIG_FILE.v6}.njk`, true),
-  };
-  const sessionTemplate = env.getTemplate('partials/session.njk', true);
-  // A chunk is found by its first session and reused while it holds the same session objects.
+/** Throws when a config template does not place `{{ sessions }}` exactly once (see checkSentinel). */
+export function createRenderer(templates: Readonly<Record<Family, ConfigTemplates>>): Render {
+  for (const family of Object.keys(CONFIG_FILE) as Family[]) checkSentinel(family, templates[family].config);
+  // Per family: a chunk is found by its first session and reused while it holds the same session objects.
+  const renderers = { v4: familyRenderer(templates.v4), v6: familyRenderer(templates.v6) };
+  return (plan) => renderers[plan.family](plan);
+}
+
+function familyRenderer(t: ConfigTemplates): Render {
   const chunks = new WeakMap<Session, Chunk>();
   const build = (sessions: readonly Session[], from: number): Chunk => {
     const members: Session[] = [];
@@ -95,7 +113,7 @@ export function createRenderer(templateDir: string = defaultTemplateDir()): Rend
       const s = sessions[i]!;
       if (i > from) chunks.delete(s); // no longer starts a chunk (a boundary before it went)
       members.push(s);
-      text += sessionTemplate.render({ s });
+      text += t.session.render({ s });
       closed = endsChunk(s.name);
     }
     const chunk = { members, bytes: ascii(text), closed };
@@ -104,9 +122,12 @@ export function createRenderer(templateDir: string = defaultTemplateDir()): Rend
   };
 
   return (plan) => {
-    const frame = compiled[plan.family].render({ plan, sessions: SESSIONS });
+    const frame = t.config.render({ plan, sessions: SESSIONS });
     const at = frame.indexOf(SESSIONS);
-    if (at < 0) return [ascii(frame)];
+    if (at < 0) {
+      if (plan.sessions.length > 0) throw new Error(`the ${CONFIG_FILE[plan.family]} template left out {{ sessions }}: ${plan.sessions.length} sessions would be dropped`);
+      return [ascii(frame)];
+    }
     const parts = [ascii(frame.slice(0, at))];
     const sessions = plan.sessions;
     for (let i = 0; i < sessions.length; ) {

@@ -7,7 +7,8 @@
 import type { Family, OutcomeEvent, EffectStep } from '../core/events.js';
 import type { ApplyRequest } from '../streams/apply-requests.js';
 import { sameBytes, type ConfigBytes } from '../core/config-bytes.js';
-import { birdCheck, birdConfigure } from './bird-control.js';
+import { birdCheck } from './bird-check.js';
+import { birdConfigure } from './bird-socket.js';
 import { discardStage, installStage, readInstalled, writeStage, configPath } from './config-files.js';
 
 export interface ApplyOptions {

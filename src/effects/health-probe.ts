@@ -1,6 +1,6 @@
 import { exhaustMap, from, timer, type Observable } from 'rxjs';
 import type { Probe } from '../streams/health-transitions.js';
-import { probeSocket } from './bird-control.js';
+import { probeSocket } from './bird-socket.js';
 
 /**
  * Probe a daemon's control socket now and every `intervalMs`. A probe may

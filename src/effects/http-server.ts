@@ -12,6 +12,8 @@ import type { Log } from './logger.js';
 export interface HttpServerOptions {
   readonly listen: HttpListen;
   readonly status: () => OpsStatus;
+  /** Facts fixed at start (e.g. each family's BIRD version and dialect), shown first in /status. */
+  readonly about?: Readonly<Record<string, unknown>>;
   readonly metrics: () => Promise<{ contentType: string; body: string }>;
   readonly log: Log;
 }
@@ -39,7 +41,7 @@ export function startHttpServer(o: HttpServerOptions): HttpServer {
         return s.ready ? send(res, 200, 'ok\n') : send(res, 503, `not ready: ${s.readyReason}\n`);
       }
       case '/status':
-        return send(res, 200, JSON.stringify(o.status(), null, 2) + '\n', 'application/json');
+        return send(res, 200, JSON.stringify({ ...o.about, ...o.status() }, null, 2) + '\n', 'application/json');
       case '/metrics':
         o.metrics().then(
           (m) => send(res, 200, m.body, m.contentType),

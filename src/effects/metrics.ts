@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import client from 'prom-client';
 import { exhaustMap, from, Subscription, timer, type Observable } from 'rxjs';
+import type { BirdDaemons } from '../core/dialect.js';
 import type { EtcdBatch, Family, HealthEvent, OutcomeEvent } from '../core/events.js';
 import { classifyKey } from '../core/keyspace.js';
 import type { OpsStatus } from '../core/readiness.js';
@@ -14,7 +15,8 @@ import type { Render } from '../core/render.js';
 import { kindOfSessionName, type SessionKind } from '../core/plan.js';
 import type { FoldResult } from '../core/state.js';
 import type { FamilyConfig } from '../streams/family-config.js';
-import { showProtocols, type BirdSocketOptions, type ProtocolRow } from './bird-control.js';
+import type { ProtocolRow } from '../core/bird-replies.js';
+import { showProtocols, type BirdSocketOptions } from './bird-socket.js';
 import type { EtcdStatus } from './etcd-source.js';
 
 export interface MetricSources {
@@ -77,6 +79,12 @@ export function createMetrics(prefix: string) {
     daemonUp: new client.Gauge({ name: 'routereflector_daemon_up', help: '1 while the daemon answers on its control socket', labelNames: ['family'], registers: [registry] }),
     live: new client.Gauge({ name: 'routereflector_live', help: '1 when /livez answers 200', registers: [registry] }),
     ready: new client.Gauge({ name: 'routereflector_ready', help: '1 when /readyz answers 200 (BIRD runs the current plan)', registers: [registry] }),
+    birdInfo: new client.Gauge({
+      name: 'routereflector_bird_info',
+      help: 'The BIRD of each family as read from its binary at start (always 1)',
+      labelNames: ['family', 'version', 'dialect'],
+      registers: [registry],
+    }),
     sessions: new client.Gauge({ name: 'routereflector_bgp_sessions', help: 'BGP sessions by family and state (show protocols)', labelNames: ['family', 'state'], registers: [registry] }),
     sessionPollErrors: new client.Counter({ name: 'routereflector_bgp_session_poll_errors_total', help: 'Failed show protocols polls on the control socket', labelNames: ['family'], registers: [registry] }),
   };
@@ -164,6 +172,10 @@ export function createMetrics(prefix: string) {
     },
 
     /** Read each daemon's BGP sessions every `intervalMs` (`show protocols` on its control socket). */
+    /** The BIRD of each family (detectBirds), once at start. */
+    birdInfo(birds: BirdDaemons): void {
+      for (const family of Object.keys(birds) as Family[]) m.birdInfo.set({ family, version: birds[family].version, dialect: birds[family].dialect }, 1);
+    },
     pollSessions(daemons: Readonly<Record<Family, BirdSocketOptions>>, intervalMs: number): Subscription {
       const subs = new Subscription();
       for (const [family, opts] of Object.entries(daemons) as Array<[Family, BirdSocketOptions]>) {

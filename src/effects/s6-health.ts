@@ -28,7 +28,7 @@ import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { EMPTY, Observable } from 'rxjs';
 import type { Probe } from '../streams/health-transitions.js';
-import { probeSocket } from './bird-control.js';
+import { probeSocket } from './bird-socket.js';
 
 export interface S6ProbeOptions {
   /** How often to try the socket after s6 reports the service up (default 50 ms). */

@@ -17,7 +17,7 @@
  * more than a second apart, and compare the probe identities.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { probeSocket } from '../../src/effects/bird-control.js';
+import { probeSocket } from '../../src/effects/bird-socket.js';
 import { startBird, type BirdHandle } from '../support/bird.js';
 import { createLab, type Lab } from '../support/netns.js';
 import { killAllTracked, removeDir } from '../support/processes.js';

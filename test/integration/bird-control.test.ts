@@ -6,15 +6,9 @@ import { existsSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  birdCheck,
-  birdConfigure,
-  parseShowProtocols,
-  parseShowProtocolsAll,
-  probeSocket,
-  showProtocols,
-  showProtocolsAll,
-} from '../../src/effects/bird-control.js';
+import { birdCheck } from '../../src/effects/bird-check.js';
+import { birdConfigure, probeSocket, showProtocols, showProtocolsAll } from '../../src/effects/bird-socket.js';
+import { parseShowProtocols, parseShowProtocolsAll } from '../support/birdc.js';
 import {
   BIRD_BIN,
   birdc,

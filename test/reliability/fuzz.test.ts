@@ -23,7 +23,7 @@ import { PREFIX } from '../../src/core/config.js';
 import { FAMILIES, type EtcdEvent } from '../../src/core/events.js';
 import { classifyKey, parseEntry } from '../../src/core/keyspace.js';
 import { derivePlan } from '../../src/core/plan.js';
-import { createRenderer } from '../../src/core/render.js';
+import { createRenderer } from '../support/render.js';
 import { applyBatch, createState } from '../../src/core/state.js';
 import { MAIN, runAgent, stopAllAgents } from '../support/agent.js';
 import { startEtcd, type EtcdProcess } from '../support/etcd.js';

@@ -14,7 +14,7 @@
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { probeSocket } from '../../src/effects/bird-control.js';
+import { probeSocket } from '../../src/effects/bird-socket.js';
 import { killTracked, spawnTracked, tempDir, waitFor, type TrackedProcess } from './processes.js';
 
 export type Family = 'v4' | 'v6';

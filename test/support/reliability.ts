@@ -12,7 +12,7 @@ import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } f
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { parseIPv4, parseIPv6 } from '../../src/core/addresses.js';
-import { defaultTemplateDir } from '../../src/core/render.js';
+import { defaultTemplateDir } from '../../src/effects/templates.js';
 import { freePort } from './etcd.js';
 import { BIRD_BIN, type Family } from './bird.js';
 import { killTracked, spawnTracked, tempDir, waitFor, type TrackedProcess } from './processes.js';
@@ -61,7 +61,7 @@ const isV6 = (t: string): boolean => {
 const isQuad = (t: string): boolean => /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(t) && t.split('.').every((x) => Number(x) <= 255 && String(Number(x)) === x);
 
 /**
- * The template's literal lines: every line of templates/ (and partials) that
+ * The template's literal lines: every line of templates/ (every dialect) that
  * holds no `{{ }}`, `{% %}` or `{# #}`. Read from the files, so a new fixed
  * line in a template is allowed as is, while a new hole must be added here.
  */
@@ -69,7 +69,7 @@ let literalCache: Set<string> | undefined;
 function literalTemplateLines(): Set<string> {
   if (literalCache) return new Set(literalCache);
   const dir = defaultTemplateDir();
-  const files = [...readdirSync(dir).map((f) => join(dir, f)), ...readdirSync(join(dir, 'partials')).map((f) => join(dir, 'partials', f))];
+  const files = (readdirSync(dir, { recursive: true }) as string[]).map((f) => join(dir, f));
   const out = new Set<string>(['']);
   for (const f of files) {
     if (!f.endsWith('.njk')) continue;
@@ -91,6 +91,7 @@ export function grammarViolations(text: string, family: Family): string[] {
   fixed.add(header);
   fixed.add('  debug all;');
   fixed.add('  debug off;');
+  fixed.add(family === 'v4' ? '  ipv4 {' : '  ipv6 {');
   const lines = text.split('\n');
   if (lines[lines.length - 1] !== '') bad.push('<file does not end with a newline>');
   for (const line of lines) {
@@ -102,6 +103,8 @@ export function grammarViolations(text: string, family: Family): string[] {
     if ((m = /^  local as (\S+);$/.exec(line)) && isAs(m[1]!)) continue;
     if ((m = /^  neighbor (\S+) as (\S+);$/.exec(line)) && isIp(m[1]!) && isAs(m[2]!)) continue;
     if ((m = /^  rr cluster id (\S+);$/.exec(line)) && isQuad(m[1]!)) continue;
+    if (/^  connect delay time [1-9]\d{0,3};$/.test(line)) continue;
+    if (/^  error wait time [1-9]\d{0,3}, [1-9]\d{0,3};$/.test(line)) continue;
     if ((m = /^protocol bgp (Mesh|Node)_(\S+) from bgp_template \{$/.exec(line))) {
       const sym = m[2]!;
       if (/^[0-9a-f_]+$/.test(sym)) continue;

@@ -10,7 +10,7 @@
  *   	BGP.cluster_list: 1.0.0.1 1.0.0.2
  *                      via 10.77.0.11 on eth0 [rr_10_77_0_2 18:40:01 from 10.77.0.2] (100/0) [i]
  */
-import { birdSocketCommand } from '../../src/effects/bird-control.js';
+import { birdSocketCommand } from '../../src/effects/bird-socket.js';
 import type { Family } from './bird.js';
 
 /**

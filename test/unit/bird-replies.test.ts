@@ -1,9 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  classifyConfigureReplies,
-  parseBirdcReplies,
-  parseShowProtocols,
-} from '../../src/effects/bird-control.js';
+import { classifyConfigureReplies } from '../../src/core/bird-replies.js';
+import { parseBirdcReplies, parseShowProtocols } from '../support/birdc.js';
 
 // Captured from BIRD 1.6.8 / birdc -v on this machine (see docs/bird-notes.md).
 const CONFIGURE_OK = '0001 BIRD 1.6.8 ready.\n0002-Reading configuration from h1.cfg\n0003 Reconfigured\n';

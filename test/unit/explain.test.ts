@@ -3,7 +3,7 @@ import { parseHttpListen, PREFIX } from '../../src/core/config.js';
 import { explainAddress, parseAnyAddress } from '../../src/core/explain.js';
 import type { Self } from '../../src/core/plan.js';
 import { initialOpsStatus, reduceOps } from '../../src/core/readiness.js';
-import { parseShowProtocolsAll } from '../../src/effects/bird-control.js';
+import { parseShowProtocolsAll } from '../support/birdc.js';
 import { kv, stateOf } from '../support/state.js';
 
 const self = { ip: '10.0.0.1', ip6: 'fd00::1' };

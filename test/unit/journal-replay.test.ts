@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PREFIX } from '../../src/core/config.js';
 import { FAMILIES, type EtcdBatch, type EtcdEvent } from '../../src/core/events.js';
 import { parseJournalLine, type JournalRecord } from '../../src/core/journal.js';
-import { createRenderer } from '../../src/core/render.js';
+import { createRenderer } from '../support/render.js';
 import type { FoldResult } from '../../src/core/state.js';
 import { openJournal } from '../../src/effects/journal.js';
 import { createLog } from '../../src/effects/logger.js';

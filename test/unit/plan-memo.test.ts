@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { PREFIX } from '../../src/core/config.js';
 import type { EtcdEvent } from '../../src/core/events.js';
 import { createPlanMemo, derivePlan } from '../../src/core/plan.js';
-import { createRenderer } from '../../src/core/render.js';
+import { createRenderer } from '../support/render.js';
 import { applyBatch, createState } from '../../src/core/state.js';
 
 /** A small deterministic PRNG, so a failure replays. */

@@ -3,8 +3,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DIALECTS, type Dialect } from '../../src/core/dialect.js';
+import type { Family } from '../../src/core/events.js';
 import { derivePlan } from '../../src/core/plan.js';
-import { createRenderer } from '../../src/core/render.js';
+import { createRenderer as rendererOf, type ConfigTemplates } from '../../src/core/render.js';
+import { loadTemplates } from '../../src/effects/templates.js';
+import { dialectBins } from '../support/birds.js';
+import { createRenderer } from '../support/render.js';
 import { seedNode6, seedRr, seedRr6, seedTopology } from '../support/seed.js';
 import { kv, stateOf } from '../support/state.js';
 
@@ -14,8 +19,8 @@ const dir = mkdtempSync(join(tmpdir(), 'rr-render-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** BIRD's own parser is the judge: `bird -p` exits 0 on a valid config. */
-function birdAccepts(text: string, bin: 'bird' | 'bird6'): string {
-  const file = join(dir, `${bin}-${Math.random().toString(36).slice(2)}.cfg`);
+function birdAccepts(text: string, bin: string): string {
+  const file = join(dir, `${bin.replace(/\W/g, '_')}-${Math.random().toString(36).slice(2)}.cfg`);
   writeFileSync(file, text);
   try {
     execFileSync(bin, ['-p', '-c', file], { stdio: 'pipe' });
@@ -90,5 +95,71 @@ describe('rendered configs', () => {
     expect(text).not.toContain(evil);
     expect(text).toContain('neighbor 10.0.1.1 as 64512;');
     expect(birdAccepts(text, 'bird')).toBe('ok');
+  });
+});
+
+describe('each dialect renders the seed topology as its own BIRD accepts it', () => {
+  const rrs = [1, 2, 3].map((i) => ({ ip: seedRr(i), ip6: seedRr6(i) }));
+  for (const dialect of DIALECTS) {
+    it(`${dialect}: every RR, both families, accepted by its bird -p`, () => {
+      const bins = dialectBins(dialect);
+      const render = (plan: Parameters<typeof renderBytes>[0]): string => Buffer.concat(createRenderer(dialect)(plan)).toString('latin1');
+      for (const self of rrs) {
+        for (const family of ['v4', 'v6'] as const) {
+          const text = render(derivePlan(seed, family, self));
+          expect(birdAccepts(text, bins.bird[family]), `${dialect} ${family} RR ${self.ip}`).toBe('ok');
+          expect(text.match(/^protocol bgp (Mesh|Node)_/gm)?.length).toBeGreaterThan(0);
+        }
+        expect(birdAccepts(render(derivePlan(seed, 'v6', { ip: self.ip })), bins.bird.v6)).toBe('ok');
+      }
+    });
+  }
+
+  it('formats the same sessions, options and order in every dialect: only the template bgp block differs', () => {
+    const plan = derivePlan(seed, 'v4', rrs[0]!);
+    const sessionsOf = (d: Dialect): string => {
+      const text = Buffer.concat(createRenderer(d)(plan)).toString('latin1');
+      return text.slice(text.indexOf('\nprotocol bgp '));
+    };
+    expect(sessionsOf('bird2')).toBe(sessionsOf('bird1'));
+    expect(sessionsOf('bird3')).toBe(sessionsOf('bird1'));
+  });
+
+  it('BIRD 2/3: routes on the family\'s channel, next hops kept as received', () => {
+    const v4 = Buffer.concat(createRenderer('bird2')(derivePlan(seed, 'v4', rrs[0]!))).toString('latin1');
+    const v6 = Buffer.concat(createRenderer('bird3')(derivePlan(seed, 'v6', rrs[0]!))).toString('latin1');
+    const channel = (family: string): string => `  ${family} {\n    import all;\n    export all;\n`;
+    expect(v4).toContain(channel('ipv4'));
+    expect(v4).not.toContain('ipv6 {');
+    expect(v6).toContain(channel('ipv6'));
+    for (const text of [v4, v6]) {
+      expect(text).toContain('    next hop keep;\n  };\n}\n');
+      expect(text).not.toMatch(/^  (import|export) all;$/m); // not on the protocol: BIRD 2 wants them on the channel
+    }
+  });
+});
+
+describe('the {{ sessions }} sentinel', () => {
+  const withConfig = (config: string): Readonly<Record<Family, ConfigTemplates>> => {
+    const real = loadTemplates('bird1');
+    const t = { config: { render: (ctx: object) => config.replaceAll('SESSIONS', String((ctx as { sessions: string }).sessions)) }, session: real.session };
+    return { v4: t, v6: real };
+  };
+
+  it('refuses at start-up a config template without it', () => {
+    expect(() => rendererOf(withConfig('router id 1.2.3.4;\n'))).toThrow(/bird\.cfg template places \{\{ sessions \}\} 0 times/);
+  });
+
+  it('refuses one that places the sessions twice', () => {
+    expect(() => rendererOf(withConfig('SESSIONS\nSESSIONS\n'))).toThrow(/2 times, not once/);
+  });
+
+  it('never drops the sessions of a plan silently', () => {
+    // A template that places them only when debugging: accepted at start, loud when it would drop sessions.
+    let calls = 0;
+    const real = loadTemplates('bird1');
+    const sly = { render: (ctx: object) => (calls++ === 0 ? real.config.render(ctx) : 'router id 1.2.3.4;\n') };
+    const render = rendererOf({ v4: { config: sly, session: real.session }, v6: real });
+    expect(() => render(derivePlan(seed, 'v4', { ip: seedRr(1) }))).toThrow(/left out \{\{ sessions \}\}: 8 sessions would be dropped/);
   });
 });
