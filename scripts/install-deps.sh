@@ -26,6 +26,16 @@ if [ -n "$need" ] || [ -n "${EXTRA_APT:-}" ]; then
   done
 fi
 
+# BIRD 2.17 and 3.1 (Debian 13's) beside BIRD 1.6, for the tests of each dialect
+# (test/support/dialect.ts): scripts/birds.sh, idempotent (one debootstrap of
+# trixie on a fresh machine, cached under /var/cache/routereflector).
+if [ "$(id -u)" -eq 0 ]; then
+  sh scripts/birds.sh
+elif [ ! -x "${RR_CACHE:-/var/cache/routereflector}/bin/bird3" ]; then
+  echo "install-deps: BIRD 2/3 missing and not root: run scripts/birds.sh as root" >&2
+  exit 1
+fi
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi

@@ -5,14 +5,16 @@
 import { birdFromEnv, integerFromEnv } from '../core/config.js';
 import type { Family } from '../core/events.js';
 import type { ProtocolDetail } from '../core/bird-replies.js';
-import { showProtocolsAll } from '../effects/bird-socket.js';
+import { parseBirdVersion } from '../core/dialect.js';
+import { showProtocolsAll, showVersion } from '../effects/bird-socket.js';
 import { parse, table, UsageError, wantsHelp, type Command } from './common.js';
 
 const USAGE = `usage: routereflector status [--json] [--family v4|v6]
 
-Every BGP session of BIRD (v4) and BIRD6 (v6), read with \`birdc show protocols all\`
-on their control sockets (BIRD_SOCKET, BIRD6_SOCKET): name, neighbour, mesh or
-client, state, since, last error.
+Every BGP session of BIRD (v4) and BIRD6 (v6), read with \`show status\` and
+\`show protocols all\` on their control sockets (BIRD_SOCKET, BIRD6_SOCKET): the
+daemon's BIRD version, then per session name, neighbour, mesh or client, state,
+since, last error.
 
 exit codes: 0 both daemons answered, 1 a daemon did not answer, 2 bad usage`;
 
@@ -31,6 +33,9 @@ export interface DaemonStatus {
   family: Family;
   socket: string;
   answered: boolean;
+  /** The running daemon's version (`show status`) and the dialect it speaks. */
+  version?: string;
+  dialect?: string;
   error?: string;
   sessions: SessionStatus[];
 }
@@ -68,8 +73,16 @@ export const statusCommand: Command = {
       families.map(async (family): Promise<DaemonStatus> => {
         const socket = family === 'v4' ? bird.birdSocket : bird.bird6Socket;
         try {
-          const rows = await showProtocolsAll({ socket, timeoutMs });
-          return { family, socket, answered: true, sessions: rows.filter((r) => r.proto === 'BGP').map((r) => session(family, r)) };
+          const [version, rows] = await Promise.all([showVersion({ socket, timeoutMs }), showProtocolsAll({ socket, timeoutMs })]);
+          const v = version === undefined ? undefined : parseBirdVersion(`BIRD version ${version}`);
+          return {
+            family,
+            socket,
+            answered: true,
+            ...(version !== undefined ? { version } : {}),
+            ...(v?.ok === true ? { dialect: v.dialect } : {}),
+            sessions: rows.filter((r) => r.proto === 'BGP').map((r) => session(family, r)),
+          };
         } catch (err) {
           return { family, socket, answered: false, error: err instanceof Error ? err.message : String(err), sessions: [] };
         }
@@ -85,7 +98,8 @@ export const statusCommand: Command = {
           continue;
         }
         const up = d.sessions.filter((s) => s.state === 'Established').length;
-        process.stdout.write(`${name} (${d.family}): ${d.sessions.length} BGP sessions, ${up} established\n`);
+        const bird = d.version !== undefined ? `BIRD ${d.version}, ` : '';
+        process.stdout.write(`${name} (${d.family}): ${bird}${d.sessions.length} BGP sessions, ${up} established\n`);
         if (d.sessions.length > 0) {
           process.stdout.write(
             table(

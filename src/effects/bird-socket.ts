@@ -238,3 +238,8 @@ export async function showProtocols(o: BirdSocketOptions): Promise<ProtocolRow[]
 export async function showProtocolsAll(o: BirdSocketOptions): Promise<ProtocolDetail[]> {
   return protocolDetails(await socketReplies(o, 'show protocols all'));
 }
+
+/** The running daemon's version from `show status` (`1000-BIRD 2.17.6`); throws like socketReplies. */
+export async function showVersion(o: BirdSocketOptions): Promise<string | undefined> {
+  return classifyStatusReplies(await birdSocketCommand(o.socket, 'show status', o.timeoutMs)).version;
+}

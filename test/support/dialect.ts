@@ -7,12 +7,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DIALECTS, type Dialect } from '../../src/core/dialect.js';
 import type { Family } from './bird.js';
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { DIALECTS, type Dialect };
 
-export const DIALECTS = ['bird1', 'bird2', 'bird3'] as const;
-export type Dialect = (typeof DIALECTS)[number];
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Where scripts/birds.sh leaves the BIRD 2/3 wrappers. */
 export const BIRDS_BIN_DIR = join(process.env['RR_CACHE'] ?? '/var/cache/routereflector', 'bin');
@@ -23,6 +23,14 @@ export function birdBins(d: Dialect): Record<Family, string> {
   const bin = join(BIRDS_BIN_DIR, d);
   return { v4: bin, v6: bin };
 }
+
+/** A birdc of the dialect (it speaks to either family's socket): birdc, birdc2, birdc3. */
+export function birdcBin(d: Dialect): string {
+  return d === 'bird1' ? '/usr/sbin/birdc' : join(BIRDS_BIN_DIR, d.replace('bird', 'birdc'));
+}
+
+/** The version its binaries report (`--version`, `show status`). */
+export const DIALECT_VERSION: Readonly<Record<Dialect, string>> = { bird1: '1.6.8', bird2: '2.17.6', bird3: '3.1.8' };
 
 /** `BIRD_BIN`/`BIRD6_BIN` for the agent (and s6) of a route reflector on dialect `d`. */
 export function birdEnv(d: Dialect): Record<string, string> {
@@ -36,7 +44,7 @@ export const dialectName = (d: Dialect): string => ({ bird1: 'BIRD 1.6', bird2: 
 /** Throws a clear error when the dialect's binary is not installed (scripts/birds.sh makes BIRD 2/3). */
 export function requireDialect(d: Dialect): void {
   const b = birdBins(d);
-  for (const bin of new Set([b.v4, b.v6])) {
+  for (const bin of new Set([b.v4, b.v6, birdcBin(d)])) {
     if (!existsSync(bin)) throw new Error(`${dialectName(d)}: ${bin} missing (run scripts/install-deps.sh, which runs scripts/birds.sh)`);
   }
 }

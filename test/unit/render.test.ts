@@ -8,7 +8,7 @@ import type { Family } from '../../src/core/events.js';
 import { derivePlan } from '../../src/core/plan.js';
 import { createRenderer as rendererOf, type ConfigTemplates } from '../../src/core/render.js';
 import { loadTemplates } from '../../src/effects/templates.js';
-import { dialectBins } from '../support/birds.js';
+import { birdBins, requireDialect } from '../support/dialect.js';
 import { createRenderer } from '../support/render.js';
 import { seedNode6, seedRr, seedRr6, seedTopology } from '../support/seed.js';
 import { kv, stateOf } from '../support/state.js';
@@ -102,7 +102,8 @@ describe('each dialect renders the seed topology as its own BIRD accepts it', ()
   const rrs = [1, 2, 3].map((i) => ({ ip: seedRr(i), ip6: seedRr6(i) }));
   for (const dialect of DIALECTS) {
     it(`${dialect}: every RR, both families, accepted by its bird -p`, () => {
-      const bins = dialectBins(dialect);
+      requireDialect(dialect);
+      const bins = { bird: birdBins(dialect) };
       const render = (plan: Parameters<typeof renderBytes>[0]): string => Buffer.concat(createRenderer(dialect)(plan)).toString('latin1');
       for (const self of rrs) {
         for (const family of ['v4', 'v6'] as const) {
