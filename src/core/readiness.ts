@@ -7,7 +7,13 @@
  * - ready: the initial etcd snapshot was read, and for each family the
  *   newest config generation is the one BIRD last loaded with success
  *   (and the daemon is up). A config `bird -p` rejected, or a reload that
- *   failed, keeps it not ready: BIRD does not run the current plan.
+ *   failed, keeps it not ready: BIRD does not run the current plan. A
+ *   state restored from the journal counts as read (see stale).
+ * - stale: the plan is the journal's (the agent started from it) and etcd
+ *   has not been reached since start. Readiness does not depend on it: a
+ *   route reflector that serves its last plan during an etcd outage is as
+ *   ready after a restart as one that kept running (README, Operations);
+ *   the status, the /readyz body and the metrics say that it is stale.
  */
 import type { Family, HealthEvent, OutcomeEvent } from './events.js';
 
@@ -18,6 +24,8 @@ export type OpsEvent =
   | { readonly type: 'etcd'; readonly connected: boolean; readonly reason?: string }
   /** A batch was folded into the state (the first one is the snapshot). */
   | { readonly type: 'batch'; readonly revision: number }
+  /** The agent started from the journal's state of `revision`, rendered at `stateAt` (ISO time). */
+  | { readonly type: 'restored'; readonly revision: number; readonly stateAt: string }
   /** A family's config changed: its generation is now `generation`. */
   | { readonly type: 'config'; readonly family: Family; readonly generation: number }
   /** The pipeline stopped with an error. */
@@ -47,7 +55,16 @@ export interface OpsStatus {
   readonly readyReason: string;
   readonly etcdConnected: boolean;
   readonly revision: number;
+  /** The state was read from etcd (the initial snapshot, or the watch resumed from the journal's revision). */
   readonly snapshot: boolean;
+  /** Where the plan comes from: nothing yet, the journal (at start, until etcd answers), or etcd. */
+  readonly source: 'none' | 'journal' | 'etcd';
+  /** Serving the journal's plan while etcd has not been reached since start. */
+  readonly stale: boolean;
+  /** One line while stale, else empty. */
+  readonly staleReason: string;
+  /** The journal's state the agent started from, if it did. */
+  readonly restored?: { readonly revision: number; readonly stateAt: string };
   readonly failed?: string;
   readonly families: Readonly<Record<Family, FamilyStatus>>;
 }
@@ -65,6 +82,9 @@ export function initialOpsStatus(families: readonly Family[]): OpsStatus {
     etcdConnected: false,
     revision: 0,
     snapshot: false,
+    source: 'none',
+    stale: false,
+    staleReason: '',
     families: fam,
   });
 }
@@ -79,9 +99,10 @@ function judge(s: OpsStatus): OpsStatus {
   }
   const readyProblems: string[] = [];
   if (s.failed !== undefined) readyProblems.push(`pipeline failed: ${s.failed}`);
-  if (!s.snapshot) readyProblems.push(`initial etcd snapshot not read yet${s.etcdConnected ? '' : ' (etcd not connected)'}`);
+  const planned = s.snapshot || s.source === 'journal';
+  if (!planned) readyProblems.push(`initial etcd snapshot not read yet${s.etcdConnected ? '' : ' (etcd not connected)'}`);
   for (const [f, st] of entries) {
-    if (s.snapshot && st.latest === 0) readyProblems.push(`${DAEMON[f]}: no config rendered yet`);
+    if (planned && st.latest === 0) readyProblems.push(`${DAEMON[f]}: no config rendered yet`);
     else if (st.latest > 0 && st.loaded !== st.latest) {
       readyProblems.push(
         `${DAEMON[f]}: runs ${st.loaded === 0 ? 'no config of this agent' : `generation ${st.loaded}`}, current is ${st.latest}` +
@@ -89,8 +110,11 @@ function judge(s: OpsStatus): OpsStatus {
       );
     } else if (st.latest > 0 && st.up === false) readyProblems.push(`${DAEMON[f]}: down`);
   }
+  const stale = s.source === 'journal';
   return {
     ...s,
+    stale,
+    staleReason: stale && s.restored !== undefined ? `BIRD serves the journal's plan of etcd revision ${s.restored.revision} (rendered ${s.restored.stateAt}); etcd not reached since start` : '',
     live: liveProblems.length === 0,
     ready: readyProblems.length === 0,
     liveReason: liveProblems.join('; '),
@@ -109,9 +133,14 @@ const dropFailure = ({ failure: _f, ...st }: FamilyStatus): FamilyStatus => st;
 export function reduceOps(s: OpsStatus, e: OpsEvent): OpsStatus {
   switch (e.type) {
     case 'etcd':
+      // A watch resumed from the journal's revision: etcd was reached, what changed since follows.
+      if (e.connected && s.source === 'journal') return judge({ ...s, etcdConnected: true, snapshot: true, source: 'etcd' });
       return judge({ ...s, etcdConnected: e.connected });
     case 'batch':
-      return judge({ ...s, snapshot: true, etcdConnected: true, revision: Math.max(s.revision, e.revision) });
+      return judge({ ...s, snapshot: true, etcdConnected: true, source: 'etcd', revision: Math.max(s.revision, e.revision) });
+    case 'restored':
+      if (s.source !== 'none') return s;
+      return judge({ ...s, source: 'journal', revision: e.revision, restored: { revision: e.revision, stateAt: e.stateAt } });
     case 'config':
       return judge(withFamily(s, e.family, (st) => ({ ...dropFailure(st), latest: e.generation })));
     case 'health':

@@ -78,6 +78,8 @@ export interface FoldResult {
   readonly events: number;
   /** Keys whose value was rejected in this batch (each logged once). */
   readonly rejected: readonly Rejection[];
+  /** Set on the first result of a fold that starts from the journal's state (no batch folded yet). */
+  readonly restored?: { readonly stateAt: string };
 }
 
 const perFamily = <T>(make: () => T): PerFamily<T> => ({ v4: make(), v6: make() });

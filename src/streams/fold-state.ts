@@ -1,17 +1,30 @@
-import { defer, scan, type Observable } from 'rxjs';
+import { defer, scan, startWith, type Observable } from 'rxjs';
 import type { EtcdBatch } from '../core/events.js';
-import { applyBatch, createState, type FoldResult } from '../core/state.js';
+import { applyBatch, createState, type FoldResult, type State } from '../core/state.js';
+
+/** A state to fold on from (the journal's, core/restore.ts), and when it was rendered. */
+export interface FoldStart {
+  readonly state: State;
+  readonly stateAt: string;
+}
 
 /**
  * Fold etcd batches into state. Each subscription folds into a fresh state,
  * so the same batches always build the same state (the journal replays).
  * The emitted `state` is the live, in-place-updated state: read it when the
  * value arrives, do not keep it for later comparison.
+ *
+ * With `from` (a restart from the journal), that state is emitted first, as
+ * it is (marked `restored`), and the batches are folded into it: it is
+ * planned and rendered before etcd has answered, and what etcd sends next
+ * is a difference to it. Only one subscription may fold into `from`.
  */
-export function foldState(prefix: string) {
+export function foldState(prefix: string, from?: FoldStart) {
   return (batches$: Observable<EtcdBatch>): Observable<FoldResult> =>
     defer(() => {
-      const state = createState();
-      return batches$.pipe(scan((_, batch: EtcdBatch) => applyBatch(state, prefix, batch), undefined as unknown as FoldResult));
+      const state = from?.state ?? createState();
+      const folded$ = batches$.pipe(scan((_, batch: EtcdBatch) => applyBatch(state, prefix, batch), undefined as unknown as FoldResult));
+      if (from === undefined) return folded$;
+      return folded$.pipe(startWith<FoldResult>({ state, revision: state.revision, events: 0, rejected: [], restored: { stateAt: from.stateAt } }));
     });
 }

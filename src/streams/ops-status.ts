@@ -6,8 +6,8 @@ import { initialOpsStatus, reduceOps, type OpsEvent, type OpsStatus } from '../c
 export interface OpsSources {
   /** The etcd source's status callbacks (EtcdStatus). */
   readonly etcd$: Observable<{ readonly kind: string; readonly reason?: string }>;
-  /** Every folded batch's revision. */
-  readonly folded$: Observable<{ readonly revision: number }>;
+  /** Every folded batch's revision (and the journal's state the fold started from, if any). */
+  readonly folded$: Observable<{ readonly revision: number; readonly restored?: { readonly stateAt: string } }>;
   /** Every new config of each family. */
   readonly configs$: Observable<{ readonly family: Family; readonly generation: number }>;
   readonly health$: Observable<HealthEvent>;
@@ -26,7 +26,9 @@ export function opsStatus(families: readonly Family[]) {
       s.etcd$.pipe(
         map((e): OpsEvent => ({ type: 'etcd', connected: e.kind !== 'disconnected', ...(e.reason !== undefined ? { reason: e.reason } : {}) })),
       ),
-      s.folded$.pipe(map((r): OpsEvent => ({ type: 'batch', revision: r.revision }))),
+      s.folded$.pipe(
+        map((r): OpsEvent => (r.restored !== undefined ? { type: 'restored', revision: r.revision, stateAt: r.restored.stateAt } : { type: 'batch', revision: r.revision })),
+      ),
       s.configs$.pipe(map((c): OpsEvent => ({ type: 'config', family: c.family, generation: c.generation }))),
       s.health$,
       s.outcomes$,
