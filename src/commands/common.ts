@@ -63,17 +63,18 @@ export async function withEtcd<T>(cfg: EtcdConfig, fn: (client: Etcd3) => Promis
 export async function readSnapshot(client: Etcd3, endpoints: readonly string[]): Promise<FoldResult> {
   const state = createState();
   let lastError = '';
+  const source = etcdSource(client, { prefix: PREFIX });
+  const status = source.status$.subscribe((s) => {
+    if (s.kind === 'disconnected') lastError = s.reason;
+  });
   return firstValueFrom(
-    etcdSource(client, {
-      prefix: PREFIX,
-      onStatus: (s) => {
-        if (s.kind === 'disconnected') lastError = s.reason;
-      },
-    }).pipe(
+    source.batches$.pipe(
       map((batch) => applyBatch(state, PREFIX, batch)),
       timeout({ first: 10_000 }),
     ),
-  ).catch((err: unknown) => {
-    throw new CommandFailed(`cannot read etcd at ${endpoints.join(',')}: ${lastError || describeEtcdError(err)}`);
-  });
+  )
+    .catch((err: unknown) => {
+      throw new CommandFailed(`cannot read etcd at ${endpoints.join(',')}: ${lastError || describeEtcdError(err)}`);
+    })
+    .finally(() => status.unsubscribe());
 }

@@ -4,6 +4,7 @@
  */
 import { configFromEnv, PREFIX } from '../core/config.js';
 import { explainAddress, parseAnyAddress } from '../core/explain.js';
+import { selfOf } from '../core/plan.js';
 import { parse, readSnapshot, UsageError, wantsHelp, withEtcd, type Command } from './common.js';
 
 const USAGE = `usage: routereflector explain ADDR [--json]
@@ -31,7 +32,7 @@ export const explainCommand: Command = {
     if (!a) throw new UsageError(`${JSON.stringify(raw)} is not a usable IPv4 or IPv6 address`);
     const cfg = configFromEnv(env);
     const { state } = await withEtcd(cfg.etcd, (client) => readSnapshot(client, cfg.etcd.endpoints));
-    const self = { ip: cfg.ip, ...(cfg.ip6 !== undefined ? { ip6: cfg.ip6 } : {}) };
+    const self = selfOf(cfg);
     const e = explainAddress(state, PREFIX, self, a.family, a.address);
     if (values.json) {
       process.stdout.write(JSON.stringify({ revision: state.revision, ...e }, null, 2) + '\n');

@@ -5,7 +5,7 @@
  */
 import { configFromEnv, type AgentConfig } from '../core/config.js';
 import { FAMILIES } from '../core/events.js';
-import { derivePlan } from '../core/plan.js';
+import { derivePlan, selfOf } from '../core/plan.js';
 import type { State } from '../core/state.js';
 import { birdCheck, detectBirds } from '../effects/bird-check.js';
 import { writeConfig, writeStage, discardStage } from '../effects/config-files.js';
@@ -53,7 +53,7 @@ export async function renderOnce(cfg: AgentConfig, opts: { out?: string; check: 
   const birds = await detectBirds(cfg);
   const render = loadRenderer({ v4: birds.v4.dialect, v6: birds.v6.dialect });
   const dir = opts.out ?? cfg.configDir;
-  const self = { ip: cfg.ip, ...(cfg.ip6 !== undefined ? { ip6: cfg.ip6 } : {}) };
+  const self = selfOf(cfg);
   for (const family of FAMILIES) {
     const plan = derivePlan(state, family, self);
     const config = render(plan);

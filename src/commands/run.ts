@@ -4,7 +4,7 @@ import { FAMILIES } from '../core/events.js';
 import { detectBirds } from '../effects/bird-check.js';
 import { createLog } from '../effects/logger.js';
 import { loadRenderer } from '../effects/templates.js';
-import { startAgent } from '../run.js';
+import { startAgent } from '../agent-main.js';
 import { parse, wantsHelp, type Command } from './common.js';
 
 const USAGE = `usage: routereflector [run]

@@ -3,6 +3,7 @@
  * `birdc show protocols all`. Exit 1 when a daemon does not answer.
  */
 import { birdFromEnv, integerFromEnv } from '../core/config.js';
+import { DAEMONS } from '../core/daemons.js';
 import type { Family } from '../core/events.js';
 import type { ProtocolDetail } from '../core/bird-replies.js';
 import { parseBirdVersion } from '../core/dialect.js';
@@ -71,7 +72,7 @@ export const statusCommand: Command = {
     const families: Family[] = values.family !== undefined ? [values.family as Family] : ['v4', 'v6'];
     const daemons: DaemonStatus[] = await Promise.all(
       families.map(async (family): Promise<DaemonStatus> => {
-        const socket = family === 'v4' ? bird.birdSocket : bird.bird6Socket;
+        const socket = DAEMONS[family].socket(bird);
         try {
           const [version, rows] = await Promise.all([showVersion({ socket, timeoutMs }), showProtocolsAll({ socket, timeoutMs })]);
           const v = version === undefined ? undefined : parseBirdVersion(`BIRD version ${version}`);
@@ -92,7 +93,7 @@ export const statusCommand: Command = {
       process.stdout.write(JSON.stringify(daemons, null, 2) + '\n');
     } else {
       for (const d of daemons) {
-        const name = d.family === 'v4' ? 'bird' : 'bird6';
+        const name = DAEMONS[d.family].name;
         if (!d.answered) {
           process.stdout.write(`${name} (${d.family}): NOT ANSWERING on ${d.socket}: ${d.error ?? ''}\n\n`);
           continue;
@@ -112,7 +113,7 @@ export const statusCommand: Command = {
       }
     }
     const down = daemons.filter((d) => !d.answered);
-    for (const d of down) process.stderr.write(`routereflector: ${d.family === 'v4' ? 'bird' : 'bird6'} does not answer on ${d.socket}: ${d.error ?? ''}\n`);
+    for (const d of down) process.stderr.write(`routereflector: ${DAEMONS[d.family].name} does not answer on ${d.socket}: ${d.error ?? ''}\n`);
     return down.length > 0 ? 1 : 0;
   },
 };

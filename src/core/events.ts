@@ -1,7 +1,12 @@
 /**
- * The typed, serialisable events that form the agent's spine (DESIGN §3).
- * Everything that happens is one of these; state is a pure fold of the etcd ones.
+ * The typed events and requests that flow through the agent (docs/architecture.md):
+ * what its sources emit (etcd batches and status, daemon probes, effect
+ * outcomes) and what it asks of its drivers (apply requests). State is a pure
+ * fold of the etcd ones.
  */
+import type { ConfigBytes } from './config-bytes.js';
+import type { FamilyPlan } from './plan.js';
+import type { PlanDiff } from './plan-diff.js';
 
 /** One key/value pair read from etcd, key relative to nothing (full key). */
 export interface KeyValue {
@@ -45,8 +50,45 @@ export interface EtcdBatch {
   readonly clusterId?: string;
 }
 
+/** Why a full read of the prefix was emitted. */
+export type ResyncCause =
+  /** the first read after subscribing */
+  | 'start'
+  /** the revision to resume from was compacted */
+  | 'compacted'
+  /** etcd canceled the watch for another reason */
+  | 'canceled'
+  /** etcd's revision went backwards (cluster restored or rebuilt) */
+  | 'reset'
+  /** the etcd cluster that answered is not the one the state was read from (cluster id in the response header) */
+  | 'cluster';
+
+/** Connection state of the etcd source, for logs, metrics and readiness. */
+export type EtcdStatus =
+  /** The watch is established; events from `resumeFrom` on will follow. `revision` is etcd's current one. */
+  | { readonly kind: 'connected'; readonly revision: number; readonly resumeFrom: number; readonly clusterId?: string }
+  /** A read or the watch stream failed; it is retried (after `retryInMs` if known). */
+  | { readonly kind: 'disconnected'; readonly reason: string; readonly retryInMs?: number }
+  /** A `resync` batch of `keys` keys at `revision` was emitted. `after` is the last revision seen before it, if any. */
+  | {
+      readonly kind: 'resynced';
+      readonly revision: number;
+      readonly keys: number;
+      readonly cause: ResyncCause;
+      readonly after?: number;
+      readonly clusterId?: string;
+    };
+
 export type Family = 'v4' | 'v6';
 export const FAMILIES: readonly Family[] = ['v4', 'v6'];
+
+/** One answer (or silence) of a daemon's control socket: what the health sources emit. */
+export interface Probe {
+  readonly up: boolean;
+  /** Identity of the running daemon; a new value while up means it restarted. */
+  readonly instance?: string;
+  readonly reason?: string;
+}
 
 /** A daemon's control socket answered (`up`) or stopped answering (`down`). */
 export interface HealthEvent {
@@ -73,4 +115,43 @@ export interface OutcomeEvent {
   readonly retryable?: boolean;
   /** Reload only: the daemon is not running; it gets this config when it comes up. */
   readonly deferred?: boolean;
+}
+
+/**
+ * A run of the apply driver ends with its first failed step or with its
+ * reload (a run that installs nothing goes straight to the reload): the
+ * agent sends the next request only after this outcome.
+ */
+export const endsRun = (o: OutcomeEvent): boolean => !o.ok || o.step === 'reload';
+
+/** One family's rendered config, with the plan and revision it came from. */
+export interface FamilyConfig {
+  readonly family: Family;
+  readonly revision: number;
+  /** Counts distinct texts of this family: 1 for the first config. */
+  readonly generation: number;
+  readonly plan: FamilyPlan;
+  /** The file's bytes (ASCII) as rendered, in parts: hashed, compared and written as they are. */
+  readonly parts: ConfigBytes;
+  /**
+   * The same as one buffer, and as text: joined on first use (CLI, replay,
+   * tests; not the agent's path). Both are non-enumerable getters: a spread,
+   * JSON.stringify or structuredClone of a config drops them.
+   */
+  readonly bytes: Buffer;
+  readonly text: string;
+  /** sha256 of the bytes (hex), computed once: logs, journal and replay compare generations by it. */
+  readonly sha256: string;
+  /** The plan of the previous config of this family (undefined for the first). */
+  readonly previous?: FamilyPlan;
+  /** What this config does to BIRD's protocols, against the previous one (computed once for logs and metrics). */
+  readonly diff: PlanDiff;
+}
+
+export type ApplyReason = 'changed' | 'daemon-up';
+
+/** What the agent asks the apply driver to do: install this config (if it is not already) and reload the daemon. */
+export interface ApplyRequest {
+  readonly config: FamilyConfig;
+  readonly reason: ApplyReason;
 }

@@ -18,7 +18,8 @@
  * and `jq` still reads every line.
  */
 import { crc32 } from 'node:zlib';
-import type { EtcdEvent, Family, HealthEvent, KeyValue, OutcomeEvent } from './events.js';
+import type { EtcdBatch, EtcdEvent, EtcdStatus, Family, FamilyConfig, HealthEvent, KeyValue, OutcomeEvent } from './events.js';
+import type { FoldResult } from './state.js';
 
 /** 1: plain JSON lines; 2: a CRC per line, cluster ids, restored runs. */
 export const JOURNAL_VERSION = 2;
@@ -228,3 +229,14 @@ export function scanJournal(buf: Buffer, allowV1 = false): ScannedJournal {
     ...(first !== undefined ? { tail: { fromLine: first.line, lines: tailBad.length, bytes: buf.length - goodBytes, reason: first.reason } } : {}),
   };
 }
+
+/** What the agent hands the journal driver, in the order it saw it (the driver turns each into a record). */
+export type JournalEntry =
+  /** An etcd batch, before it is folded. */
+  | { readonly type: 'batch'; readonly batch: EtcdBatch }
+  /** The state let through to render (after the debounce), before it is rendered. */
+  | { readonly type: 'settled'; readonly fold: FoldResult }
+  | { readonly type: 'config'; readonly config: FamilyConfig }
+  | { readonly type: 'health'; readonly health: HealthEvent }
+  | { readonly type: 'outcome'; readonly outcome: OutcomeEvent }
+  | { readonly type: 'etcd'; readonly status: EtcdStatus };

@@ -64,6 +64,9 @@ export interface Self {
   readonly ip6?: string;
 }
 
+/** This RR's addresses, from the config or a journal record (an absent ip6 stays absent). */
+export const selfOf = (c: { readonly ip: string; readonly ip6?: string | undefined }): Self => ({ ip: c.ip, ...(c.ip6 !== undefined ? { ip6: c.ip6 } : {}) });
+
 interface Candidate {
   readonly as: number;
   readonly node: string;

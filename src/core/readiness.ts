@@ -15,6 +15,7 @@
  *   ready after a restart as one that kept running (README, Operations);
  *   the status, the /readyz body and the metrics say that it is stale.
  */
+import { DAEMONS } from './daemons.js';
 import type { Family, HealthEvent, OutcomeEvent } from './events.js';
 
 export type OpsEvent =
@@ -69,7 +70,6 @@ export interface OpsStatus {
   readonly families: Readonly<Record<Family, FamilyStatus>>;
 }
 
-const DAEMON: Record<Family, string> = { v4: 'bird', v6: 'bird6' };
 
 export function initialOpsStatus(families: readonly Family[]): OpsStatus {
   const fam = {} as Record<Family, FamilyStatus>;
@@ -94,21 +94,21 @@ function judge(s: OpsStatus): OpsStatus {
   const liveProblems: string[] = [];
   if (s.failed !== undefined) liveProblems.push(`pipeline failed: ${s.failed}`);
   for (const [f, st] of entries) {
-    if (st.up === undefined) liveProblems.push(`${DAEMON[f]}: not probed yet`);
-    else if (!st.up) liveProblems.push(`${DAEMON[f]}: control socket not answering (${st.downReason ?? 'down'})`);
+    if (st.up === undefined) liveProblems.push(`${DAEMONS[f].name}: not probed yet`);
+    else if (!st.up) liveProblems.push(`${DAEMONS[f].name}: control socket not answering (${st.downReason ?? 'down'})`);
   }
   const readyProblems: string[] = [];
   if (s.failed !== undefined) readyProblems.push(`pipeline failed: ${s.failed}`);
   const planned = s.snapshot || s.source === 'journal';
   if (!planned) readyProblems.push(`initial etcd snapshot not read yet${s.etcdConnected ? '' : ' (etcd not connected)'}`);
   for (const [f, st] of entries) {
-    if (planned && st.latest === 0) readyProblems.push(`${DAEMON[f]}: no config rendered yet`);
+    if (planned && st.latest === 0) readyProblems.push(`${DAEMONS[f].name}: no config rendered yet`);
     else if (st.latest > 0 && st.loaded !== st.latest) {
       readyProblems.push(
-        `${DAEMON[f]}: runs ${st.loaded === 0 ? 'no config of this agent' : `generation ${st.loaded}`}, current is ${st.latest}` +
+        `${DAEMONS[f].name}: runs ${st.loaded === 0 ? 'no config of this agent' : `generation ${st.loaded}`}, current is ${st.latest}` +
           (st.failure !== undefined ? ` (${st.failure})` : ''),
       );
-    } else if (st.latest > 0 && st.up === false) readyProblems.push(`${DAEMON[f]}: down`);
+    } else if (st.latest > 0 && st.up === false) readyProblems.push(`${DAEMONS[f].name}: down`);
   }
   const stale = s.source === 'journal';
   return {

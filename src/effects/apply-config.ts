@@ -2,10 +2,12 @@
  * The apply effect of one family: stage, check with `bird -p`, install, and
  * reload that daemon alone. Each step reports an OutcomeEvent. A config the
  * check rejects is never installed; a daemon that is down keeps the
- * installed file and is reloaded when it comes up (see applyRequests).
+ * installed file and is reloaded when it comes up (see applyRequests). When
+ * to apply, and what not to send again, is decided by the agent (applyRuns):
+ * every request received is run.
  */
-import type { Family, OutcomeEvent, EffectStep } from '../core/events.js';
-import type { ApplyRequest } from '../streams/apply-requests.js';
+import { concatMap, from, type Observable } from 'rxjs';
+import type { ApplyRequest, Family, OutcomeEvent, EffectStep } from '../core/events.js';
 import { sameBytes, type ConfigBytes } from '../core/config-bytes.js';
 import { birdCheck } from './bird-check.js';
 import { birdConfigure } from './bird-socket.js';
@@ -32,7 +34,6 @@ function describe(err: unknown): string {
 export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGenerator<OutcomeEvent> {
   /** What the installed file holds: read once from disk, then the parts this applier installed. */
   let installed: Buffer | ConfigBytes | undefined;
-  let loaded = false;
   const outcome = (
     generation: number,
     step: EffectStep,
@@ -81,13 +82,9 @@ export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGene
         return;
       }
       installed = parts;
-      loaded = false;
       yield outcome(generation, 'install', true, performance.now() - t0, configPath(o.configDir, o.family));
-    } else if (loaded && req.reason === 'changed') {
-      return;
     }
     const r = await birdConfigure({ socket: o.socket, timeoutMs: o.timeoutMs });
-    loaded = r.ok;
     if (r.notRunning === true) {
       // Not running: it reads the installed file when it starts, and applyRequests reloads it when it comes up
       // (a new instance). Anything else (a timeout, a connection closed early, EACCES) may leave the same
@@ -98,4 +95,10 @@ export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGene
     }
     yield outcome(generation, 'reload', r.ok, r.durationMs, r.message, !r.ok);
   };
+}
+
+/** The apply driver: runs each request of the agent's apply sink, in order, and emits the outcomes. */
+export function applyDriver(o: ApplyOptions): (requests$: Observable<ApplyRequest>) => Observable<OutcomeEvent> {
+  const apply = createApplier(o);
+  return (requests$) => requests$.pipe(concatMap((req) => from(apply(req))));
 }

@@ -28,44 +28,14 @@
  * - The builder sets `progress_notify`: responses without events are
  *   progress notifications and are not emitted.
  */
-import { Observable } from 'rxjs';
+import { Observable, Subject } from 'rxjs';
 import { Range, type Etcd3, type IWatchResponse, type Watcher } from 'etcd3';
-import type { EtcdBatch, EtcdEvent, KeyValue } from '../core/events.js';
+import type { EtcdBatch, EtcdEvent, EtcdStatus, KeyValue, ResyncCause } from '../core/events.js';
 import { describeEtcdError } from './etcd-client.js';
-
-/** Why a full read of the prefix was emitted. */
-export type ResyncCause =
-  /** the first read after subscribing */
-  | 'start'
-  /** the revision to resume from was compacted */
-  | 'compacted'
-  /** etcd canceled the watch for another reason */
-  | 'canceled'
-  /** etcd's revision went backwards (cluster restored or rebuilt) */
-  | 'reset'
-  /** the etcd cluster that answered is not the one the state was read from (cluster id in the response header) */
-  | 'cluster';
-
-/** Connection state of the source, for logs and metrics. */
-export type EtcdStatus =
-  /** The watch is established; events from `resumeFrom` on will follow. `revision` is etcd's current one. */
-  | { readonly kind: 'connected'; readonly revision: number; readonly resumeFrom: number; readonly clusterId?: string }
-  /** A read or the watch stream failed; it is retried (after `retryInMs` if known). */
-  | { readonly kind: 'disconnected'; readonly reason: string; readonly retryInMs?: number }
-  /** A `resync` batch of `keys` keys at `revision` was emitted. `after` is the last revision seen before it, if any. */
-  | {
-      readonly kind: 'resynced';
-      readonly revision: number;
-      readonly keys: number;
-      readonly cause: ResyncCause;
-      readonly after?: number;
-      readonly clusterId?: string;
-    };
 
 export interface EtcdSourceOptions {
   /** e.g. PREFIX ('/calico/bgp/v1'); keys under `prefix + '/'` are read and watched. */
   readonly prefix: string;
-  readonly onStatus?: (s: EtcdStatus) => void;
   /** Retry delays for failed reads: `initialMs` doubling to `maxMs` (default 500 -> 5000). */
   readonly retry?: { readonly initialMs: number; readonly maxMs: number };
   /** Keys per range request of a full read (default 50,000). */
@@ -119,13 +89,20 @@ const str = (b: Buffer): string => b.toString('utf8');
 const ETCD_WATCH_BATCH_MAX_REVS = 1000;
 
 
-export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): Observable<EtcdBatch> {
+/** The etcd driver's two sources: the batches, and the connection status while the batches are subscribed. */
+export interface EtcdSource {
+  readonly batches$: Observable<EtcdBatch>;
+  readonly status$: Observable<EtcdStatus>;
+}
+
+export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): EtcdSource {
+  const statuses = new Subject<EtcdStatus>();
   const prefix = opts.prefix.endsWith('/') ? opts.prefix : `${opts.prefix}/`;
   const initialMs = opts.retry?.initialMs ?? 500;
   const maxMs = opts.retry?.maxMs ?? 5_000;
   const delayFor = (attempt: number): number => Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20));
 
-  return new Observable<EtcdBatch>((subscriber) => {
+  const batches$ = new Observable<EtcdBatch>((subscriber) => {
     let closed = false;
     /** Highest revision delivered downstream (snapshot or event). */
     let lastRev = 0;
@@ -138,7 +115,7 @@ export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): Observable<E
     let cluster: string | undefined;
 
     const status = (s: EtcdStatus): void => {
-      if (!closed) opts.onStatus?.(s);
+      if (!closed) statuses.next(s);
     };
 
     const later = (ms: number, fn: () => void): void => {
@@ -279,4 +256,5 @@ export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): Observable<E
       if (w) void w.cancel().catch(() => undefined);
     };
   });
+  return { batches$, status$: statuses.asObservable() };
 }

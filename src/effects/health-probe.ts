@@ -1,6 +1,7 @@
-import { exhaustMap, from, timer, type Observable } from 'rxjs';
-import type { Probe } from '../streams/health-transitions.js';
+import { exhaustMap, from, merge, timer, type Observable } from 'rxjs';
+import type { Probe } from '../core/events.js';
 import { probeSocket } from './bird-socket.js';
+import { s6Probes } from './s6-health.js';
 
 /**
  * Probe a daemon's control socket now and every `intervalMs`. A probe may
@@ -10,4 +11,9 @@ import { probeSocket } from './bird-socket.js';
 export function probeDaemon(socket: string, intervalMs: number): Observable<Probe> {
   const timeoutMs = Math.max(intervalMs, 2000);
   return timer(0, intervalMs).pipe(exhaustMap(() => from(probeSocket(socket, timeoutMs))));
+}
+
+/** The health driver of one daemon: the periodic probe, and s6's events for its service when supervised. */
+export function daemonProbes(o: { socket: string; intervalMs: number; s6ScanDir: string | undefined; service: string }): Observable<Probe> {
+  return merge(probeDaemon(o.socket, o.intervalMs), s6Probes(o.s6ScanDir, o.service, o.socket));
 }

@@ -5,13 +5,16 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Observable } from 'rxjs';
 import type { HttpListen } from '../core/config.js';
-import type { OpsStatus } from '../core/readiness.js';
+import { FAMILIES } from '../core/events.js';
+import { initialOpsStatus, type OpsStatus } from '../core/readiness.js';
 import type { Log } from './logger.js';
 
 export interface HttpServerOptions {
   readonly listen: HttpListen;
-  readonly status: () => OpsStatus;
+  /** The agent's status sink: the latest answers /livez, /readyz and /status. */
+  readonly status$: Observable<OpsStatus>;
   /** Facts fixed at start (e.g. each family's BIRD version and dialect), shown first in /status. */
   readonly about?: Readonly<Record<string, unknown>>;
   readonly metrics: () => Promise<{ contentType: string; body: string }>;
@@ -28,20 +31,23 @@ function send(res: http.ServerResponse, code: number, body: string, contentType 
 }
 
 export function startHttpServer(o: HttpServerOptions): HttpServer {
+  let latest = initialOpsStatus(FAMILIES);
+  const watching = o.status$.subscribe((s) => (latest = s));
+  const status = (): OpsStatus => latest;
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
     switch (path) {
       case '/livez': {
-        const s = o.status();
+        const s = status();
         return s.live ? send(res, 200, 'ok\n') : send(res, 503, `not live: ${s.liveReason}\n`);
       }
       case '/readyz': {
-        const s = o.status();
+        const s = status();
         return s.ready ? send(res, 200, 'ok\n') : send(res, 503, `not ready: ${s.readyReason}\n`);
       }
       case '/status':
-        return send(res, 200, JSON.stringify({ ...o.about, ...o.status() }, null, 2) + '\n', 'application/json');
+        return send(res, 200, JSON.stringify({ ...o.about, ...status() }, null, 2) + '\n', 'application/json');
       case '/metrics':
         o.metrics().then(
           (m) => send(res, 200, m.body, m.contentType),
@@ -60,6 +66,7 @@ export function startHttpServer(o: HttpServerOptions): HttpServer {
   return {
     close: () =>
       new Promise<void>((resolve) => {
+        watching.unsubscribe();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

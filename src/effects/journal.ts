@@ -22,14 +22,12 @@ import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, r
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import { sha256Of } from '../core/config-bytes.js';
-import { FAMILIES, type EtcdBatch, type Family, type HealthEvent, type KeyValue, type OutcomeEvent } from '../core/events.js';
-import { encodeJournalLine, JOURNAL_VERSION, scanJournal, parseJournalLine, type JournalRecord, type RunIdentity } from '../core/journal.js';
-import type { Self } from '../core/plan.js';
+import { FAMILIES, type EtcdBatch, type EtcdStatus, type Family, type FamilyConfig, type HealthEvent, type KeyValue, type OutcomeEvent } from '../core/events.js';
+import { encodeJournalLine, JOURNAL_VERSION, scanJournal, parseJournalLine, type JournalEntry, type JournalRecord, type RunIdentity } from '../core/journal.js';
+import { selfOf, type Self } from '../core/plan.js';
 import type { Render } from '../core/render.js';
 import { restoreFromJournal, type Restored } from '../core/restore.js';
 import type { FoldResult, State } from '../core/state.js';
-import type { FamilyConfig } from '../streams/family-config.js';
-import type { EtcdStatus } from './etcd-source.js';
 import { configPath } from './config-files.js';
 import type { Log } from './logger.js';
 
@@ -99,7 +97,7 @@ function shiftFiles(file: string, keep: number): void {
 
 export function openJournal(o: JournalOptions): Journal {
   const run = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${process.pid}-${randomBytes(2).toString('hex')}`;
-  const identity: RunIdentity = { ip: o.ip, ...(o.ip6 !== undefined ? { ip6: o.ip6 } : {}), prefix: o.prefix };
+  const identity: RunIdentity = { ...selfOf(o), prefix: o.prefix };
   let fd: number | undefined;
   let size = 0;
   let broken = false;
@@ -350,4 +348,24 @@ function versionOf(buf: Buffer): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The journal driver: each entry of the agent's journal sink becomes its record. */
+export function recordEntry(journal: Journal): (e: JournalEntry) => void {
+  return (e) => {
+    switch (e.type) {
+      case 'batch':
+        return journal.batch(e.batch);
+      case 'settled':
+        return journal.settled(e.fold);
+      case 'config':
+        return journal.config(e.config);
+      case 'health':
+        return journal.health(e.health);
+      case 'outcome':
+        return journal.outcome(e.outcome);
+      case 'etcd':
+        return journal.etcd(e.status);
+    }
+  };
 }

@@ -4,6 +4,7 @@
  */
 import { Logger } from 'tslog';
 import type { LogLevel } from '../core/config.js';
+import type { LogEntry } from '../core/log-lines.js';
 
 export type Fields = Record<string, unknown>;
 
@@ -59,3 +60,11 @@ export function createLog(opts: { level: LogLevel; format: 'json' | 'pretty'; wr
     error: at(logger.error),
   };
 }
+
+/** The logger driver: writes each line of the agent's log sink. */
+export const writeEntry =
+  (log: Log) =>
+  (e: LogEntry): void => {
+    if (e.fields !== undefined) log[e.level](e.msg, e.fields);
+    else log[e.level](e.msg);
+  };

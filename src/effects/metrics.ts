@@ -8,16 +8,14 @@ import { performance } from 'node:perf_hooks';
 import client from 'prom-client';
 import { exhaustMap, from, Subscription, timer, type Observable } from 'rxjs';
 import type { BirdDaemons } from '../core/dialect.js';
-import type { EtcdBatch, Family, HealthEvent, OutcomeEvent } from '../core/events.js';
+import type { EtcdBatch, EtcdStatus, Family, FamilyConfig, HealthEvent, OutcomeEvent } from '../core/events.js';
 import { classifyKey } from '../core/keyspace.js';
 import type { OpsStatus } from '../core/readiness.js';
 import type { Render } from '../core/render.js';
 import { kindOfSessionName, type SessionKind } from '../core/plan.js';
 import type { FoldResult } from '../core/state.js';
-import type { FamilyConfig } from '../streams/family-config.js';
 import type { ProtocolRow } from '../core/bird-replies.js';
 import { showProtocols, type BirdSocketOptions } from './bird-socket.js';
-import type { EtcdStatus } from './etcd-source.js';
 
 export interface MetricSources {
   readonly etcd$: Observable<EtcdStatus>;

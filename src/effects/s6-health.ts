@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { EMPTY, Observable } from 'rxjs';
-import type { Probe } from '../streams/health-transitions.js';
+import type { Probe } from '../core/events.js';
 import { probeSocket } from './bird-socket.js';
 
 export interface S6ProbeOptions {

@@ -1,13 +1,5 @@
 import { defer, filter, map, merge, share, withLatestFrom, type Observable } from 'rxjs';
-import type { HealthEvent } from '../core/events.js';
-import type { FamilyConfig } from './family-config.js';
-
-export type ApplyReason = 'changed' | 'daemon-up';
-
-export interface ApplyRequest {
-  readonly config: FamilyConfig;
-  readonly reason: ApplyReason;
-}
+import type { ApplyRequest, FamilyConfig, HealthEvent } from '../core/events.js';
 
 /**
  * When to apply a family's config: each time it changes, and again each time

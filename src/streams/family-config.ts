@@ -1,35 +1,11 @@
 import { defer, filter, map, type Observable } from 'rxjs';
-import type { Family } from '../core/events.js';
+import type { Family, FamilyConfig } from '../core/events.js';
 import type { FamilyPlan, Self } from '../core/plan.js';
 import { createPlanMemo, derivePlan } from '../core/plan.js';
 import { diffPlans, type PlanDiff } from '../core/plan-diff.js';
 import type { Render } from '../core/render.js';
 import { joinBytes, sameBytes, sha256Of, type ConfigBytes } from '../core/config-bytes.js';
 import type { FoldResult } from '../core/state.js';
-
-/** One family's rendered config, with the plan and revision it came from. */
-export interface FamilyConfig {
-  readonly family: Family;
-  readonly revision: number;
-  /** Counts distinct texts of this family: 1 for the first config. */
-  readonly generation: number;
-  readonly plan: FamilyPlan;
-  /** The file's bytes (ASCII) as rendered, in parts: hashed, compared and written as they are. */
-  readonly parts: ConfigBytes;
-  /**
-   * The same as one buffer, and as text: joined on first use (CLI, replay,
-   * tests; not the agent's path). Both are non-enumerable getters: a spread,
-   * JSON.stringify or structuredClone of a config drops them.
-   */
-  readonly bytes: Buffer;
-  readonly text: string;
-  /** sha256 of the bytes (hex), computed once: logs, journal and replay compare generations by it. */
-  readonly sha256: string;
-  /** The plan of the previous config of this family (undefined for the first). */
-  readonly previous?: FamilyPlan;
-  /** What this config does to BIRD's protocols, against the previous one (computed once for logs and metrics). */
-  readonly diff: PlanDiff;
-}
 
 /** sha256 of a rendered config (its bytes, or its ASCII text), as `sha256sum` prints it. */
 export const sha256 = (config: Buffer | string): string => sha256Of([typeof config === 'string' ? Buffer.from(config, 'latin1') : config]);

@@ -1,12 +1,5 @@
 import { distinctUntilChanged, map, type Observable } from 'rxjs';
-import type { Family, HealthEvent } from '../core/events.js';
-
-export interface Probe {
-  readonly up: boolean;
-  /** Identity of the running daemon; a new value while up means it restarted. */
-  readonly instance?: string;
-  readonly reason?: string;
-}
+import type { Family, HealthEvent, Probe } from '../core/events.js';
 
 /**
  * Periodic probe results to health events: one event per transition (down to

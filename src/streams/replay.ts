@@ -7,7 +7,7 @@
 import { Subject } from 'rxjs';
 import { FAMILIES, type Family } from '../core/events.js';
 import type { JournalRecord } from '../core/journal.js';
-import type { Self } from '../core/plan.js';
+import { selfOf, type Self } from '../core/plan.js';
 import type { Render } from '../core/render.js';
 import { applyBatch, createState, type FoldResult, type State } from '../core/state.js';
 import { familyConfig } from './family-config.js';
@@ -81,7 +81,7 @@ export function replayJournal(records: Iterable<JournalRecord>, render: Render):
     switch (r.type) {
       case 'start':
         cur?.end();
-        cur = new RunReplay(r.run, r.prefix, { ip: r.ip, ...(r.ip6 !== undefined ? { ip6: r.ip6 } : {}) }, render, {}, out);
+        cur = new RunReplay(r.run, r.prefix, selfOf(r), render, {}, out);
         runs.push(r.run);
         break;
       case 'checkpoint': {
@@ -96,7 +96,7 @@ export function replayJournal(records: Iterable<JournalRecord>, render: Render):
             expected.set(id(r.run, f, c.generation), c.sha256);
           }
         }
-        cur = new RunReplay(r.run, r.prefix, { ip: r.ip, ...(r.ip6 !== undefined ? { ip6: r.ip6 } : {}) }, render, base, out);
+        cur = new RunReplay(r.run, r.prefix, selfOf(r), render, base, out);
         cur.fold(r.revision, [{ type: 'resync', revision: r.revision, kvs: r.kvs }]);
         cur.batches = r.batches;
         cur.settle();

@@ -8,9 +8,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Subscription } from 'rxjs';
 import { Etcd3 } from 'etcd3';
-import type { EtcdBatch } from '../../src/core/events.js';
+import type { EtcdBatch, EtcdStatus } from '../../src/core/events.js';
 import { createEtcdClient } from '../../src/effects/etcd-client.js';
-import { etcdSource, readPrefix, type EtcdStatus } from '../../src/effects/etcd-source.js';
+import { etcdSource, readPrefix } from '../../src/effects/etcd-source.js';
 import { currentRevision, etcdctl, startEtcd, type EtcdProcess } from '../support/etcd.js';
 import { waitFor } from '../support/processes.js';
 
@@ -38,7 +38,9 @@ function resume(prefix: string, from: { revision: number; clusterId?: string }) 
   const client = createEtcdClient({ endpoints: [etcd.endpoint] });
   const batches: EtcdBatch[] = [];
   const statuses: EtcdStatus[] = [];
-  const sub = etcdSource(client, { prefix, resume: from, onStatus: (s) => statuses.push(s), retry: { initialMs: 100, maxMs: 1000 } }).subscribe((b) => batches.push(b));
+  const source = etcdSource(client, { prefix, resume: from, retry: { initialMs: 100, maxMs: 1000 } });
+  const sub = source.status$.subscribe((s) => statuses.push(s));
+  sub.add(source.batches$.subscribe((b) => batches.push(b)));
   subs.push({ sub, client });
   return { batches, statuses };
 }

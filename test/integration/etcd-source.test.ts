@@ -14,7 +14,8 @@ import { Etcd3 } from 'etcd3';
 import { ConfigError } from '../../src/core/config.js';
 import type { EtcdBatch, EtcdEvent } from '../../src/core/events.js';
 import { createEtcdClient, describeEtcdError, etcdOptions } from '../../src/effects/etcd-client.js';
-import { etcdSource, readPrefix, type EtcdStatus } from '../../src/effects/etcd-source.js';
+import type { EtcdStatus } from '../../src/core/events.js';
+import { etcdSource, readPrefix } from '../../src/effects/etcd-source.js';
 import {
   currentRevision,
   etcdctl,
@@ -45,18 +46,16 @@ class Recorder {
 
   constructor(endpoint: string, readonly prefix: string) {
     this.client = createEtcdClient({ endpoints: [endpoint] });
-    this.sub = etcdSource(this.client, {
-      prefix,
-      onStatus: (s) => {
-        if (process.env['SHOW_ETCD_STATUS']) console.log(prefix, JSON.stringify(s));
-        this.statuses.push(s);
-      },
-      retry: { initialMs: 100, maxMs: 1_000 },
-    }).subscribe({
+    const source = etcdSource(this.client, { prefix, retry: { initialMs: 100, maxMs: 1_000 } });
+    this.sub = source.status$.subscribe((s) => {
+      if (process.env['SHOW_ETCD_STATUS']) console.log(prefix, JSON.stringify(s));
+      this.statuses.push(s);
+    });
+    this.sub.add(source.batches$.subscribe({
       next: (b) => this.batches.push(b),
       error: (e: unknown) => (this.error = e),
       complete: () => (this.completed = true),
-    });
+    }));
   }
 
   /** All put/delete events, in order. */
@@ -483,10 +482,9 @@ describe('etcdSource with a real etcd', { timeout: 60_000 }, () => {
     const client = createEtcdClient({ endpoints: [etcd.endpoint] });
     const batches: EtcdBatch[] = [];
     let connected = false;
-    const sub = etcdSource(client, {
-      prefix,
-      onStatus: (s) => (connected ||= s.kind === 'connected'),
-    }).subscribe((b) => batches.push(b));
+    const source = etcdSource(client, { prefix });
+    const sub = source.status$.subscribe((s) => (connected ||= s.kind === 'connected'));
+    sub.add(source.batches$.subscribe((b) => batches.push(b)));
     await until('connected', () => connected);
     expect(await watchers()).toBe(before + 1);
 

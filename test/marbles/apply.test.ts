@@ -1,11 +1,10 @@
 import { map } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
-import type { HealthEvent, OutcomeEvent } from '../../src/core/events.js';
+import type { FamilyConfig, HealthEvent, OutcomeEvent, Probe } from '../../src/core/events.js';
 import { applyRequests } from '../../src/streams/apply-requests.js';
-import type { FamilyConfig } from '../../src/streams/family-config.js';
 import { firstReady } from '../../src/streams/first-ready.js';
-import { healthTransitions, type Probe } from '../../src/streams/health-transitions.js';
+import { healthTransitions } from '../../src/streams/health-transitions.js';
 import { applyLoop } from '../../src/streams/apply-loop.js';
 
 const scheduler = () => new TestScheduler((a, b) => expect(a).toEqual(b));

@@ -9,14 +9,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Subject } from 'rxjs';
 import { PREFIX } from '../../src/core/config.js';
-import { FAMILIES, type EtcdBatch, type EtcdEvent, type Family } from '../../src/core/events.js';
+import { FAMILIES, type EtcdBatch, type EtcdEvent, type Family, type FamilyConfig } from '../../src/core/events.js';
 import { CONFIG_FILE } from '../../src/core/render.js';
 import { createRenderer } from './render.js';
 import type { Restored } from '../../src/core/restore.js';
 import { applyBatch, createState, type FoldResult, type State } from '../../src/core/state.js';
 import { openJournal, type Journal } from '../../src/effects/journal.js';
 import { createLog, type Log } from '../../src/effects/logger.js';
-import { familyConfig, type FamilyConfig } from '../../src/streams/family-config.js';
+import { familyConfig } from '../../src/streams/family-config.js';
 import { kv } from './state.js';
 
 export const SELF = { ip: '10.0.0.1', ip6: 'fd00::1' };
