@@ -3,8 +3,10 @@
 # then run every test against the real components, in stages:
 #   1. type check of the sources and the tests, unit and marble tests (pure code, virtual time)
 #   2. integration tests and the benchmark smoke run (real etcd, BIRD, s6; two at a time)
-#   3. the multi-host end-to-end fabric, then the fault tests, one file at a time:
-#      each builds a lab of its own and they must not compete for two cores.
+#   3. the multi-host end-to-end fabric (once per route reflector BIRD: 1.6, 2, 3),
+#      then the fault tests (the BIRD-dependent ones on BIRD 1.6 and the image's
+#      BIRD), one file at a time: each builds a lab of its own and they must not
+#      compete for two cores.
 # With arguments, runs just `vitest run ARGS`.
 set -eu
 cd "$(dirname "$0")/.."
