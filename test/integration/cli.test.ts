@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAIN } from '../support/agent.js';
+import { birdBins } from '../support/dialect.js';
 import { etcdctl, startEtcd, type EtcdProcess } from '../support/etcd.js';
 import { removeDir, tempDir } from '../support/processes.js';
 import { seedNode6, seedRr, seedRr6, seedTopology } from '../support/seed.js';
@@ -51,6 +52,17 @@ describe('environment validation', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
 
+  it.each([
+    [['render', '--no-check'], { BIRD_BIN: '/bin/true' }, /\/bin\/true --version: not a BIRD version line: "true \(GNU coreutils\)/],
+    [['run'], { BIRD_BIN: '/nonexistent/bird' }, /cannot run \/nonexistent\/bird --version: ENOENT/],
+    [['run'], { BIRD6_BIN: '/bin/true' }, /\/bin\/true --version: not a BIRD version line/],
+  ])('%j with %j: an unsupported BIRD exits 2 at start with a clear message', (args, env, message) => {
+    const r = cli(args, { IP: '10.0.0.1', ETCD_ENDPOINTS: etcd.endpoint, HTTP_LISTEN: 'off', ...env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
   it('rejects an unknown command and option', () => {
     expect(cli(['frobnicate'], { IP: '10.0.0.1' }).code).toBe(2);
     expect(cli(['render', '--bogus'], { IP: '10.0.0.1' }).code).toBe(2);
@@ -75,6 +87,17 @@ describe('routereflector render', () => {
     expect(clients).toEqual(['Node_10_0_1_1', 'Node_10_0_1_2', 'Node_10_0_1_3']);
     expect(text.match(/rr client;\n {2}rr cluster id 1\.0\.0\.1;/g)).toHaveLength(3);
     expect(readFileSync(join(out, 'bird6.cfg'), 'utf8')).toMatch(/neighbor fd00::1:3 as 64512;/);
+  });
+
+  it('writes BIRD 2/3 syntax for a BIRD 3 binary, one binary for both families, accepted by it', () => {
+    const bird3 = birdBins('bird3').v4;
+    const out = join(dir, 'rr1-bird3');
+    const r = cli(['render', '--out', out], { IP: seedRr(1), IP6: seedRr6(1), ETCD_ENDPOINTS: etcd.endpoint, BIRD_BIN: bird3, LOG_LEVEL: 'info' });
+    expect(r.code).toBe(0);
+    const logged = r.stdout.split('\n').filter((l) => l.includes('config written')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logged.map((l) => [l['family'], l['bird'], l['dialect']])).toEqual([['v4', '3.1.8', 'bird3'], ['v6', '3.1.8', 'bird3']]);
+    expect(readFileSync(join(out, 'bird.cfg'), 'utf8')).toMatch(/\n {2}ipv4 \{\n {4}import all;\n {4}export all;\n/);
+    expect(readFileSync(join(out, 'bird6.cfg'), 'utf8')).toMatch(/\n {2}ipv6 \{\n/);
   });
 
   it('fails clearly when etcd cannot be reached', () => {
