@@ -165,7 +165,7 @@ describe('ops endpoints, CLI and journal against a running agent', () => {
     expect(n2?.['state']).not.toBe('Established'); // no BIRD behind it
     const text = await cli(['status']);
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/^bird \(v4\): 2 BGP sessions, 1 established\nNAME\s+NEIGHBOR\s+KIND\s+STATE\s+SINCE\s+LAST ERROR\n/);
+    expect(text.stdout).toMatch(/^bird \(v4\): BIRD [0-9.]+, 2 BGP sessions, 1 established\nNAME\s+NEIGHBOR\s+KIND\s+STATE\s+SINCE\s+LAST ERROR\n/);
     expect(text.stdout).toMatch(/Node_10_77_0_11\s+10\.77\.0\.11\s+client\s+Established/);
   });
 
@@ -232,7 +232,7 @@ describe('ops endpoints, CLI and journal against a running agent', () => {
     const r = await cli(['status']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/bird does not answer on .*bird\.ctl/);
-    expect(r.stdout).toMatch(/bird6 \(v6\): \d+ BGP sessions/);
+    expect(r.stdout).toMatch(/bird6 \(v6\): BIRD [0-9.]+, \d+ BGP sessions/);
   });
 
   it('exits 0 on SIGTERM', async () => {

@@ -163,8 +163,8 @@ describe('npm run up, then the printed commands in a second shell', () => {
     const list = results.get('npm run rr -- rr list')!;
     expect(list.stdout).toMatch(new RegExp(`v4\\s+${RR.replaceAll('.', '\\.')}\\s+1\\.0\\.0\\.1`));
     const status = results.get('npm run rr -- status')!;
-    expect(status.stdout).toMatch(/bird \(v4\): 1 BGP sessions, 1 established/);
-    expect(status.stdout).toMatch(/bird6 \(v6\): 0 BGP sessions/);
+    expect(status.stdout).toMatch(/bird \(v4\): BIRD [0-9.]+, 1 BGP sessions, 1 established/);
+    expect(status.stdout).toMatch(/bird6 \(v6\): BIRD [0-9.]+, 0 BGP sessions/);
     const explain = results.get(`npm run rr -- explain ${NODE}`)!;
     expect(explain.stdout).toContain(`${NODE} (v4) IS a neighbour of this RR (${RR})`);
   }, 120_000);
