@@ -28,6 +28,7 @@ import { applyBatch, createState } from '../../src/core/state.js';
 import { MAIN, runAgent, stopAllAgents } from '../support/agent.js';
 import { startEtcd, type EtcdProcess } from '../support/etcd.js';
 import { killAllTracked, removeDir, tempDir, waitFor } from '../support/processes.js';
+import { birdBins, requireDialect } from '../support/dialect.js';
 import { birdParse, figure, grammarViolations, sleep } from '../support/reliability.js';
 
 const RR = '10.77.0.1';
@@ -125,7 +126,10 @@ const op: fc.Arbitrary<Op> = fc.oneof({ weight: 6, arbitrary: entry.map((e) => (
 describe('fuzzing the pure core', () => {
   it(`${RUNS} generated keyspaces: files fit the grammar, rejections reported once with their key, a sample passes bird -p`, async () => {
     const render = createRenderer();
+    // The same plans in BIRD 2/3 syntax: the same grammar, and a sample for BIRD 3's own parser.
+    const render2 = createRenderer('bird2');
     const sample = new Map<string, 'v4' | 'v6'>();
+    const sample2 = new Map<string, 'v4' | 'v6'>();
     let cases = 0;
     let sessions = 0;
     let rejections = 0;
@@ -173,6 +177,10 @@ describe('fuzzing the pure core', () => {
           const bad = grammarViolations(text, f);
           if (bad.length > 0) throw new Error(`${f} config has lines outside the grammar: ${JSON.stringify(bad.slice(0, 5))}\n${text}`);
           if (plan.sessions.length > 0 && sample.size < 200 && cases % 3 === 0) sample.set(text, f);
+          const text2 = Buffer.concat(render2(plan)).toString('latin1');
+          const bad2 = grammarViolations(text2, f);
+          if (bad2.length > 0) throw new Error(`${f} BIRD 2/3 config has lines outside the grammar: ${JSON.stringify(bad2.slice(0, 5))}\n${text2}`);
+          if (plan.sessions.length > 0 && sample2.size < 20 && cases % 7 === 0) sample2.set(text2, f);
         }
       }),
       { numRuns: RUNS, seed: Number(process.env['FUZZ_SEED'] ?? 20261125) },
@@ -182,14 +190,15 @@ describe('fuzzing the pure core', () => {
     dirs.push(dir);
     let i = 0;
     const failures: string[] = [];
-    const files = [...sample];
+    requireDialect('bird3');
+    const files = [...[...sample].map(([text, f]) => [text, f, undefined] as const), ...[...sample2].map(([text, f]) => [text, f, birdBins('bird3')[f]] as const)];
     const t1 = performance.now();
     for (let j = 0; j < files.length; j += 4) {
       await Promise.all(
-        files.slice(j, j + 4).map(async ([text, f]) => {
+        files.slice(j, j + 4).map(async ([text, f, bin]) => {
           const file = join(dir, `c${i++}.cfg`);
           writeFileSync(file, text);
-          const r = await birdParse(f, file);
+          const r = await birdParse(f, file, bin);
           if (!r.ok) failures.push(`${file}: ${r.message}`);
         }),
       );
@@ -199,7 +208,7 @@ describe('fuzzing the pure core', () => {
     figure('fuzz (pure core)', 'sessions rendered', sessions);
     figure('fuzz (pure core)', 'lines outside the template grammar', 0);
     figure('fuzz (pure core)', 'time for all cases', coreMs, 'ms');
-    figure('fuzz (pure core)', `rendered files checked by bird -p/bird6 -p (${Math.round(performance.now() - t1)} ms)`, `${files.length}, ${failures.length} rejected`);
+    figure('fuzz (pure core)', `rendered files checked by bird -p/bird6 -p, BIRD 2/3 syntax by bird3 -p (${Math.round(performance.now() - t1)} ms)`, `${files.length}, ${failures.length} rejected`);
     expect(failures).toEqual([]);
     expect(files.length).toBeGreaterThan(50);
   }, 300_000);

@@ -38,9 +38,9 @@ export function stats(xs: readonly number[]): { min: number; median: number; max
   return { min: s[0] ?? NaN, median, max: s[s.length - 1] ?? NaN, mean: s.reduce((a, b) => a + b, 0) / (s.length || 1) };
 }
 
-/** `bird -p -c FILE` (bird6 for v6): ok, or BIRD's message. */
-export async function birdParse(family: Family, file: string): Promise<{ ok: boolean; message: string }> {
-  const r = await execa(BIRD_BIN[family], ['-p', '-c', file], { reject: false, stdin: 'ignore', timeout: 10_000 });
+/** `bird -p -c FILE` (bird6 for v6, or `bin`): ok, or BIRD's message. */
+export async function birdParse(family: Family, file: string, bin: string = BIRD_BIN[family]): Promise<{ ok: boolean; message: string }> {
+  const r = await execa(bin, ['-p', '-c', file], { reject: false, stdin: 'ignore', timeout: 10_000 });
   return { ok: r.exitCode === 0, message: String(r.stderr).trim() };
 }
 
