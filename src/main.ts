@@ -5,7 +5,7 @@
  * environment (and 3 for `explain`: the address is not in the plan).
  */
 import { ConfigError } from './core/config.js';
-import { CommandFailed, UsageError, type Command } from './commands/common.js';
+import { CommandFailed, UsageError, wantsHelp, type Command } from './commands/common.js';
 import { explainCommand } from './commands/explain.js';
 import { renderCommand } from './commands/render.js';
 import { replayCommand } from './commands/replay.js';
@@ -40,6 +40,10 @@ async function main(argv: string[]): Promise<void> {
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) fail(2, `unknown command ${JSON.stringify(name)}\n${USAGE}`);
+  if (wantsHelp(rest)) {
+    process.stdout.write(command.usage + '\n');
+    process.exit(0);
+  }
   const code = await command.run(rest, process.env);
   // One-shot commands exit at once: do not wait for the gRPC channel's lingering timers.
   if (code !== 'running') process.exit(code);

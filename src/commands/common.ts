@@ -22,11 +22,13 @@ export interface Command {
   readonly name: string;
   /** One line for the command list. */
   readonly summary: string;
+  /** Printed for `routereflector COMMAND --help` (src/main.ts). */
   readonly usage: string;
   /** Resolves to the exit code, or 'running' for the long-running agent. */
   run(args: string[], env: Env): Promise<number | 'running'>;
 }
 
+/** `--help` or `-h` among a command's arguments. */
 export const wantsHelp = (args: readonly string[]): boolean => args.includes('--help') || args.includes('-h');
 
 export function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O, allowPositionals = false) {

@@ -5,7 +5,7 @@
 import { configFromEnv, PREFIX } from '../core/config.js';
 import { explainAddress, parseAnyAddress } from '../core/explain.js';
 import { selfOf } from '../core/plan.js';
-import { parse, readSnapshot, UsageError, wantsHelp, withEtcd, type Command } from './common.js';
+import { parse, readSnapshot, UsageError, withEtcd, type Command } from './common.js';
 
 const USAGE = `usage: routereflector explain ADDR [--json]
 
@@ -21,10 +21,6 @@ export const explainCommand: Command = {
   summary: 'explain ADDR [--json]: why a neighbour is or is not configured',
   usage: USAGE,
   async run(args, env) {
-    if (wantsHelp(args)) {
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    }
     const { values, positionals } = parse(args, { json: { type: 'boolean', default: false } }, true);
     if (positionals.length !== 1) throw new UsageError(`explain: one address expected\n${USAGE}`);
     const raw = positionals[0] ?? '';

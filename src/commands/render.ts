@@ -7,12 +7,12 @@ import { configFromEnv, type AgentConfig } from '../core/config.js';
 import { FAMILIES } from '../core/events.js';
 import { derivePlan, selfOf } from '../core/plan.js';
 import type { State } from '../core/state.js';
-import { birdCheck, detectBirds } from '../effects/bird-check.js';
-import { writeConfig, writeStage, discardStage } from '../effects/config-files.js';
+import { detectBirds } from '../effects/bird-check.js';
+import { installSteps } from '../effects/apply-config.js';
 import { createEtcdClient } from '../effects/etcd-client.js';
 import { createLog, type Log } from '../effects/logger.js';
 import { loadRenderer } from '../effects/templates.js';
-import { CommandFailed, parse, readSnapshot, wantsHelp, type Command } from './common.js';
+import { CommandFailed, parse, readSnapshot, type Command } from './common.js';
 
 const USAGE = `usage: routereflector render [--out DIR] [--no-check]
 
@@ -27,10 +27,6 @@ export const renderCommand: Command = {
   summary: 'render [--out DIR] [--no-check]: one snapshot to both configs, then exit',
   usage: USAGE,
   async run(args, env) {
-    if (wantsHelp(args)) {
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    }
     const { values } = parse(args, { out: { type: 'string' }, 'no-check': { type: 'boolean', default: false } });
     const cfg = configFromEnv(env);
     const log = createLog({ level: cfg.logLevel, format: cfg.logFormat });
@@ -56,16 +52,12 @@ export async function renderOnce(cfg: AgentConfig, opts: { out?: string; check: 
   const self = selfOf(cfg);
   for (const family of FAMILIES) {
     const plan = derivePlan(state, family, self);
-    const config = render(plan);
-    if (opts.check) {
-      const stage = await writeStage(dir, family, config);
-      const res = await birdCheck({ bird: birds[family].bin, file: stage, timeoutMs: 10_000 });
-      if (!res.ok) {
-        await discardStage(dir, family);
-        throw new CommandFailed(`BIRD rejected the ${family} config: ${res.message}`);
-      }
+    let path = '';
+    for await (const s of installSteps({ dir, family, timeoutMs: 10_000, ...(opts.check ? { checkBin: birds[family].bin } : {}) }, render(plan))) {
+      if (s.step === 'check' && !s.ok) throw new CommandFailed(`BIRD rejected the ${family} config: ${s.message}`);
+      if (!s.ok) throw new CommandFailed(`${s.step} of the ${family} config in ${dir} failed: ${s.message}`);
+      if (s.step === 'install') path = s.message;
     }
-    const path = await writeConfig(dir, family, config);
     log.info('config written', { family, path, revision: state.revision, sessions: plan.sessions.length, checked: opts.check, bird: birds[family].version, dialect: birds[family].dialect });
   }
 }

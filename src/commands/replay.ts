@@ -11,7 +11,7 @@ import { DIALECTS, type Dialect } from '../core/dialect.js';
 import { CONFIG_FILE } from '../core/render.js';
 import { loadRenderer } from '../effects/templates.js';
 import { replayJournal } from '../streams/replay.js';
-import { CommandFailed, parse, table, UsageError, wantsHelp, type Command } from './common.js';
+import { CommandFailed, parse, table, UsageError, type Command } from './common.js';
 
 const USAGE = `usage: routereflector replay JOURNAL [--out DIR] [--json] [--dialect bird1|bird2|bird3]
 
@@ -56,10 +56,6 @@ export const replayCommand: Command = {
   summary: 'replay JOURNAL [--out DIR]: rebuild the configs from an event journal',
   usage: USAGE,
   async run(args) {
-    if (wantsHelp(args)) {
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    }
     const { values, positionals } = parse(args, { out: { type: 'string' }, json: { type: 'boolean', default: false }, dialect: { type: 'string', default: 'bird1' } }, true);
     const dialect = values.dialect as Dialect;
     if (!DIALECTS.includes(dialect)) throw new UsageError(`--dialect must be one of ${DIALECTS.join(', ')}, not ${JSON.stringify(values.dialect)}`);

@@ -8,7 +8,7 @@ import { etcdConfigFromEnv, PREFIX } from '../core/config.js';
 import type { Family } from '../core/events.js';
 import { parseAnyAddress } from '../core/explain.js';
 import { classifyKey, parseEntry } from '../core/keyspace.js';
-import { CommandFailed, parse, table, UsageError, wantsHelp, withEtcd, type Command } from './common.js';
+import { CommandFailed, parse, table, UsageError, withEtcd, type Command } from './common.js';
 
 const USAGE = `usage: routereflector rr add --ip ADDR [--cluster-id ID]
        routereflector rr remove --ip ADDR
@@ -41,11 +41,7 @@ export const rrCommand: Command = {
   usage: USAGE,
   async run(args, env) {
     const [sub, ...rest] = args;
-    if (sub === undefined || wantsHelp(args)) {
-      if (sub === undefined && !wantsHelp(args)) throw new UsageError(`rr: add, remove or list expected\n${USAGE}`);
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    }
+    if (sub === undefined) throw new UsageError(`rr: add, remove or list expected\n${USAGE}`);
     switch (sub) {
       case 'add': {
         const { values } = parse(rest, { ip: { type: 'string' }, 'cluster-id': { type: 'string' } });

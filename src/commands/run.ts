@@ -5,7 +5,7 @@ import { detectBirds } from '../effects/bird-check.js';
 import { createLog } from '../effects/logger.js';
 import { loadRenderer } from '../effects/templates.js';
 import { startAgent } from '../agent-main.js';
-import { parse, wantsHelp, type Command } from './common.js';
+import { parse, type Command } from './common.js';
 
 const USAGE = `usage: routereflector [run]
 
@@ -23,10 +23,6 @@ export const runCommand: Command = {
   summary: 'run: the agent (default)',
   usage: USAGE,
   async run(args, env) {
-    if (wantsHelp(args)) {
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    }
     parse(args, {});
     const cfg = configFromEnv(env);
     const log = createLog({ level: cfg.logLevel, format: cfg.logFormat });

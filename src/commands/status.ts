@@ -8,7 +8,7 @@ import type { Family } from '../core/events.js';
 import type { ProtocolDetail } from '../core/bird-replies.js';
 import { parseBirdVersion } from '../core/dialect.js';
 import { showProtocolsAll, showVersion } from '../effects/bird-socket.js';
-import { parse, table, UsageError, wantsHelp, type Command } from './common.js';
+import { parse, table, UsageError, type Command } from './common.js';
 
 const USAGE = `usage: routereflector status [--json] [--family v4|v6]
 
@@ -61,10 +61,6 @@ export const statusCommand: Command = {
   summary: 'status [--json]: BGP sessions of BIRD and BIRD6',
   usage: USAGE,
   async run(args, env) {
-    if (wantsHelp(args)) {
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    }
     const { values } = parse(args, { json: { type: 'boolean', default: false }, family: { type: 'string' } });
     if (values.family !== undefined && values.family !== 'v4' && values.family !== 'v6') throw new UsageError(`--family must be v4 or v6, not ${JSON.stringify(values.family)}`);
     const bird = birdFromEnv(env);

@@ -30,6 +30,54 @@ function describe(err: unknown): string {
   return String(err);
 }
 
+/** One step of installing a config file. */
+export interface InstallStep {
+  readonly step: 'write' | 'check' | 'install';
+  readonly ok: boolean;
+  readonly durationMs: number;
+  /** The stage file or the installed file's path, the check's verdict, or why the step failed. */
+  readonly message: string;
+  /** A failure worth retrying (I/O, a check that could not run), not a verdict on the config. */
+  readonly retryable: boolean;
+}
+
+/**
+ * Stage a config next to the family's file, check it with `checkBin -p`
+ * (when given), rename it over the file: each step as it ends, up to the
+ * first that fails. A config the check rejects is discarded, never installed.
+ */
+export async function* installSteps(
+  o: { readonly dir: string; readonly family: Family; readonly checkBin?: string; readonly timeoutMs: number },
+  config: ConfigBytes,
+): AsyncGenerator<InstallStep> {
+  let t0 = performance.now();
+  let stage: string;
+  try {
+    stage = await writeStage(o.dir, o.family, config);
+  } catch (err) {
+    yield { step: 'write', ok: false, durationMs: performance.now() - t0, message: describe(err), retryable: true };
+    return;
+  }
+  yield { step: 'write', ok: true, durationMs: performance.now() - t0, message: stage, retryable: false };
+  if (o.checkBin !== undefined) {
+    const check = await birdCheck({ bird: o.checkBin, file: stage, timeoutMs: o.timeoutMs });
+    // A verdict on the config is final; a check that could not run (timeout, no binary) is retried.
+    yield { step: 'check', ok: check.ok, durationMs: check.durationMs, message: check.message, retryable: !check.ok && check.noVerdict === true };
+    if (!check.ok) {
+      await discardStage(o.dir, o.family).catch(() => undefined);
+      return;
+    }
+  }
+  t0 = performance.now();
+  try {
+    await installStage(o.dir, o.family);
+  } catch (err) {
+    yield { step: 'install', ok: false, durationMs: performance.now() - t0, message: describe(err), retryable: true };
+    return;
+  }
+  yield { step: 'install', ok: true, durationMs: performance.now() - t0, message: configPath(o.dir, o.family), retryable: false };
+}
+
 /** Returns a function that applies one request and yields its outcomes. */
 export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGenerator<OutcomeEvent> {
   /** What the installed file holds: read once from disk, then the parts this applier installed. */
@@ -56,33 +104,11 @@ export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGene
     const { parts, generation } = req.config;
     installed ??= await readInstalled(o.configDir, o.family);
     if (installed === undefined || !sameBytes(installed, parts)) {
-      let t0 = performance.now();
-      let stage: string;
-      try {
-        stage = await writeStage(o.configDir, o.family, parts);
-      } catch (err) {
-        yield outcome(generation, 'write', false, performance.now() - t0, describe(err), true);
-        return;
+      for await (const s of installSteps({ dir: o.configDir, family: o.family, timeoutMs: o.timeoutMs, ...(o.checkBin !== undefined ? { checkBin: o.checkBin } : {}) }, parts)) {
+        if (s.step === 'install' && s.ok) installed = parts;
+        yield outcome(generation, s.step, s.ok, s.durationMs, s.message, s.retryable);
+        if (!s.ok) return;
       }
-      yield outcome(generation, 'write', true, performance.now() - t0, stage);
-      if (o.checkBin !== undefined) {
-        const check = await birdCheck({ bird: o.checkBin, file: stage, timeoutMs: o.timeoutMs });
-        // A verdict on the config is final; a check that could not run (timeout) is retried.
-        yield outcome(generation, 'check', check.ok, check.durationMs, check.message, !check.ok && check.timedOut === true);
-        if (!check.ok) {
-          await discardStage(o.configDir, o.family).catch(() => undefined);
-          return;
-        }
-      }
-      t0 = performance.now();
-      try {
-        await installStage(o.configDir, o.family);
-      } catch (err) {
-        yield outcome(generation, 'install', false, performance.now() - t0, describe(err), true);
-        return;
-      }
-      installed = parts;
-      yield outcome(generation, 'install', true, performance.now() - t0, configPath(o.configDir, o.family));
     }
     const r = await birdConfigure({ socket: o.socket, timeoutMs: o.timeoutMs });
     if (r.notRunning === true) {

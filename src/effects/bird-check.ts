@@ -52,8 +52,8 @@ export interface CheckOutcome {
   /** "Configuration OK", or BIRD's error on one line ("F:LINE:COL syntax error"). */
   message: string;
   durationMs: number;
-  /** The check could not run or did not finish: no verdict on the config. */
-  timedOut?: boolean;
+  /** The check could not run (no binary) or did not finish (timeout): no verdict on the config. */
+  noVerdict?: boolean;
 }
 
 /** `bird -p -c FILE` (or bird6): parse only, binds nothing, needs no daemon. */
@@ -62,10 +62,10 @@ export async function birdCheck(o: { bird: string; file: string; timeoutMs: numb
   const r = await run(o.bird, ['-p', '-c', o.file], o.timeoutMs);
   const durationMs = ms(t0);
   if (r.spawnError !== undefined) {
-    return { ok: false, message: `cannot run ${o.bird}: ${r.spawnError}`, durationMs, timedOut: true };
+    return { ok: false, message: `cannot run ${o.bird}: ${r.spawnError}`, durationMs, noVerdict: true };
   }
   if (r.timedOut) {
-    return { ok: false, message: `${o.bird} -p timed out after ${o.timeoutMs} ms`, durationMs, timedOut: true };
+    return { ok: false, message: `${o.bird} -p timed out after ${o.timeoutMs} ms`, durationMs, noVerdict: true };
   }
   if (r.exitCode === 0) return { ok: true, message: 'Configuration OK', durationMs };
   const text = checkMessage(r.stderr, r.stdout);
