@@ -28,16 +28,20 @@
  * - The builder sets `progress_notify`: responses without events are
  *   progress notifications and are not emitted.
  */
-import { Observable, Subject } from 'rxjs';
+import { asyncScheduler, defer, Observable, Subject, type SchedulerLike, type Subscription } from 'rxjs';
 import { Range, type Etcd3, type IWatchResponse, type Watcher } from 'etcd3';
 import type { EtcdBatch, EtcdEvent, EtcdStatus, KeyValue, ResyncCause } from '../core/events.js';
+import { backoffDelay, type Backoff } from '../core/backoff.js';
+import { retryBackoff } from '../streams/retry-backoff.js';
 import { describeEtcdError } from './etcd-client.js';
 
 export interface EtcdSourceOptions {
   /** e.g. PREFIX ('/calico/bgp/v1'); keys under `prefix + '/'` are read and watched. */
   readonly prefix: string;
   /** Retry delays for failed reads: `initialMs` doubling to `maxMs` (default 500 -> 5000). */
-  readonly retry?: { readonly initialMs: number; readonly maxMs: number };
+  readonly retry?: Backoff;
+  /** Where the retry delays run (default asyncScheduler). */
+  readonly scheduler?: SchedulerLike;
   /** Keys per range request of a full read (default 50,000). */
   readonly pageSize?: number;
   /**
@@ -98,9 +102,8 @@ export interface EtcdSource {
 export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): EtcdSource {
   const statuses = new Subject<EtcdStatus>();
   const prefix = opts.prefix.endsWith('/') ? opts.prefix : `${opts.prefix}/`;
-  const initialMs = opts.retry?.initialMs ?? 500;
-  const maxMs = opts.retry?.maxMs ?? 5_000;
-  const delayFor = (attempt: number): number => Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20));
+  const backoff = opts.retry ?? { initialMs: 500, maxMs: 5_000 };
+  const scheduler = opts.scheduler ?? asyncScheduler;
 
   const batches$ = new Observable<EtcdBatch>((subscriber) => {
     let closed = false;
@@ -108,7 +111,8 @@ export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): EtcdSource {
     let lastRev = 0;
     let seenAny = false;
     let watcher: Watcher | undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    /** A full read (and its retries), or the wait before one. */
+    let pending: Subscription | undefined;
     /** Consecutive watch cancellations without a delivered event in between. */
     let cancelStreak = 0;
     /** The cluster the delivered state comes from: another one answering means a full read. */
@@ -118,32 +122,25 @@ export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): EtcdSource {
       if (!closed) statuses.next(s);
     };
 
-    const later = (ms: number, fn: () => void): void => {
-      timer = setTimeout(() => {
-        timer = undefined;
-        if (!closed) fn();
-      }, ms);
-    };
-
-    const snapshot = (cause: ResyncCause, attempt: number): void => {
-      readPrefix(client, prefix, opts.pageSize ?? 50_000).then(
-        ({ revision, kvs, clusterId }) => {
-          if (closed) return;
-          const after = seenAny ? lastRev : undefined;
-          lastRev = revision;
-          seenAny = true;
-          cluster = clusterId;
-          subscriber.next({ revision, events: [{ type: 'resync', revision, kvs }], clusterId });
-          status({ kind: 'resynced', revision, keys: kvs.length, cause, ...(after !== undefined ? { after } : {}), clusterId });
-          watch();
-        },
-        (err: unknown) => {
-          if (closed) return;
-          const retryInMs = delayFor(attempt);
-          status({ kind: 'disconnected', reason: describeEtcdError(err), retryInMs });
-          later(retryInMs, () => snapshot(cause, attempt + 1));
-        },
-      );
+    /** Read everything; a failed read is retried with backoff (streams/retry-backoff.ts), each failure a `disconnected` status. */
+    const snapshot = (cause: ResyncCause, delayMs = 0): void => {
+      const read = (): void => {
+        pending = defer(() => readPrefix(client, prefix, opts.pageSize ?? 50_000))
+          .pipe(retryBackoff(backoff, (err, retryInMs) => status({ kind: 'disconnected', reason: describeEtcdError(err), retryInMs }), scheduler))
+          .subscribe(({ revision, kvs, clusterId }) => {
+            if (closed) return;
+            const after = seenAny ? lastRev : undefined;
+            lastRev = revision;
+            seenAny = true;
+            cluster = clusterId;
+            subscriber.next({ revision, events: [{ type: 'resync', revision, kvs }], clusterId });
+            status({ kind: 'resynced', revision, keys: kvs.length, cause, ...(after !== undefined ? { after } : {}), clusterId });
+            watch();
+          });
+      };
+      pending?.unsubscribe();
+      if (delayMs > 0) pending = scheduler.schedule(read, delayMs);
+      else read();
     };
 
     /** After etcd canceled the watch: find out whether it was compaction, then read everything again. */
@@ -165,8 +162,7 @@ export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): EtcdSource {
           if (!compacted) status({ kind: 'disconnected', reason: `watch canceled by etcd: ${describeEtcdError(err)}` });
           const cause: ResyncCause = compacted ? 'compacted' : 'canceled';
           // A watch that etcd keeps canceling must not spin.
-          if (cancelStreak > 1) later(delayFor(cancelStreak - 2), () => snapshot(cause, 0));
-          else snapshot(cause, 0);
+          snapshot(cause, cancelStreak > 1 ? backoffDelay(backoff, cancelStreak - 2) : 0);
         });
     };
 
@@ -212,7 +208,7 @@ export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): EtcdSource {
           watcher = undefined;
           void w.cancel().catch(() => undefined);
           status({ kind: 'disconnected', reason: `etcd cluster id ${clusterId} is not the one the state was read from (${cluster}): reading everything again` });
-          snapshot('cluster', 0);
+          snapshot('cluster');
           return;
         }
         if (revision < lastRev) {
@@ -221,7 +217,7 @@ export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): EtcdSource {
           watcher = undefined;
           void w.cancel().catch(() => undefined);
           status({ kind: 'disconnected', reason: `etcd revision ${revision} is behind the last one seen (${lastRev}): reading everything again` });
-          snapshot('reset', 0);
+          snapshot('reset');
           return;
         }
         status({ kind: 'connected', revision, resumeFrom: lastRev + 1, clusterId });
@@ -246,11 +242,11 @@ export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): EtcdSource {
       seenAny = true;
       cluster = resume.clusterId;
       watch();
-    } else snapshot(resume !== undefined ? 'cluster' : 'start', 0);
+    } else snapshot(resume !== undefined ? 'cluster' : 'start');
 
     return () => {
       closed = true;
-      if (timer !== undefined) clearTimeout(timer);
+      pending?.unsubscribe();
       const w = watcher;
       watcher = undefined;
       if (w) void w.cancel().catch(() => undefined);

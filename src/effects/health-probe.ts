@@ -1,5 +1,6 @@
-import { exhaustMap, from, merge, timer, type Observable } from 'rxjs';
+import { merge, type Observable } from 'rxjs';
 import type { Probe } from '../core/events.js';
+import { every } from '../streams/poll.js';
 import { probeSocket } from './bird-socket.js';
 import { s6Probes } from './s6-health.js';
 
@@ -10,7 +11,7 @@ import { s6Probes } from './s6-health.js';
  */
 export function probeDaemon(socket: string, intervalMs: number): Observable<Probe> {
   const timeoutMs = Math.max(intervalMs, 2000);
-  return timer(0, intervalMs).pipe(exhaustMap(() => from(probeSocket(socket, timeoutMs))));
+  return every(intervalMs, () => probeSocket(socket, timeoutMs));
 }
 
 /** The health driver of one daemon: the periodic probe, and s6's events for its service when supervised. */

@@ -6,27 +6,16 @@
  */
 import { performance } from 'node:perf_hooks';
 import client from 'prom-client';
-import { exhaustMap, from, Subscription, timer, type Observable } from 'rxjs';
+import { Subscription } from 'rxjs';
 import type { BirdDaemons } from '../core/dialect.js';
-import type { EtcdBatch, EtcdStatus, Family, FamilyConfig, HealthEvent, OutcomeEvent } from '../core/events.js';
+import type { Family } from '../core/events.js';
 import { classifyKey } from '../core/keyspace.js';
-import type { OpsStatus } from '../core/readiness.js';
 import type { Render } from '../core/render.js';
 import { kindOfSessionName, type SessionKind } from '../core/plan.js';
-import type { FoldResult } from '../core/state.js';
 import type { ProtocolRow } from '../core/bird-replies.js';
+import { every } from '../streams/poll.js';
+import type { AgentMetricSources } from '../streams/agent.js';
 import { showProtocols, type BirdSocketOptions } from './bird-socket.js';
-
-export interface MetricSources {
-  readonly etcd$: Observable<EtcdStatus>;
-  readonly batches$: Observable<EtcdBatch>;
-  /** After the debounce: the state that was rendered. */
-  readonly settled$: Observable<FoldResult>;
-  readonly configs$: Observable<FamilyConfig>;
-  readonly health$: Observable<HealthEvent>;
-  readonly outcomes$: Observable<OutcomeEvent>;
-  readonly status$: Observable<OpsStatus>;
-}
 
 /** BGP state of a `show protocols` row: Established, Active, Connect, Idle, OpenSent, ..., or the protocol state. */
 export function bgpState(row: ProtocolRow): string {
@@ -105,7 +94,7 @@ export function createMetrics(prefix: string) {
     },
 
     /** Subscribe to the agent's streams. */
-    attach(s: MetricSources): Subscription {
+    attach(s: AgentMetricSources): Subscription {
       const subs = new Subscription();
       subs.add(s.etcd$.subscribe((e) => m.etcdConnected.set(e.kind === 'disconnected' ? 0 : 1)));
       subs.add(
@@ -178,8 +167,7 @@ export function createMetrics(prefix: string) {
       const subs = new Subscription();
       for (const [family, opts] of Object.entries(daemons) as Array<[Family, BirdSocketOptions]>) {
         subs.add(
-          timer(0, intervalMs)
-            .pipe(exhaustMap(() => from(showProtocols(opts).then((rows) => ({ rows }), (err: unknown) => ({ err })))))
+          every(intervalMs, () => showProtocols(opts).then((rows) => ({ rows }), (err: unknown) => ({ err })))
             .subscribe((r) => {
               // States seen before and gone now read 0, not their last count.
               for (const st of sessionStates) m.sessions.set({ family, state: st }, 0);

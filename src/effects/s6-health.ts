@@ -9,7 +9,8 @@
  * - `u` (./run spawned): probe the control socket every `pollMs` until BIRD
  *   answers (then emit that probe: same `instance` as the periodic probe, so
  *   `healthTransitions` sees one restart, not two), or until the service goes
- *   down again or `maxWaitMs` passes.
+ *   down again or `maxWaitMs` passes (streams/s6-events.ts, on the scheduler).
+ * This file only reads the fifodir.
  *
  * The fifodir protocol (s6 `ftrig`): a reader creates a FIFO named like
  * s6's own (`fifoName`) in the event directory and keeps it open; s6-supervise
@@ -28,6 +29,7 @@ import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { EMPTY, Observable } from 'rxjs';
 import type { Probe } from '../core/events.js';
+import { s6EventProbes } from '../streams/s6-events.js';
 import { probeSocket } from './bird-socket.js';
 
 export interface S6ProbeOptions {
@@ -39,72 +41,20 @@ export interface S6ProbeOptions {
   retryMs?: number;
 }
 
-/** The fifodir's event characters (s6-supervise). */
-const UP = 'u';
-const DOWN = new Set(['d', 'D']);
-
 /**
- * Probes for `service` (e.g. "bird") supervised in `scandir`, whose control
- * socket is `socket`. Empty when `scandir` is undefined or empty.
+ * The events s6-supervise writes for `service` in `scandir`, one character
+ * each, starting with a `u` once subscribed (see below). Never completes.
  */
-export function s6Probes(
-  scandir: string | undefined,
-  service: string,
-  socket: string,
-  opts: S6ProbeOptions = {},
-): Observable<Probe> {
-  if (scandir === undefined || scandir.trim() === '') return EMPTY;
-  const pollMs = opts.pollMs ?? 50;
-  const maxWaitMs = opts.maxWaitMs ?? 10_000;
-  const retryMs = opts.retryMs ?? 1000;
+export function s6Events(scandir: string, service: string, retryMs = 1000): Observable<string> {
   const eventDir = join(scandir, service, 'event');
-
-  return new Observable<Probe>((subscriber) => {
+  return new Observable<string>((subscriber) => {
     let closed = false;
     let fifo: string | undefined;
     let stream: net.Socket | undefined;
     let retry: NodeJS.Timeout | undefined;
-    let poll: NodeJS.Timeout | undefined;
-    /** Bumped on every event: a socket wait started for an older `u` stops. */
-    let epoch = 0;
-
-    const stopPolling = (): void => {
-      if (poll !== undefined) clearTimeout(poll);
-      poll = undefined;
-    };
-
-    const waitForSocket = (waitMs: number): void => {
-      stopPolling();
-      const mine = ++epoch;
-      const deadline = Date.now() + waitMs;
-      const attempt = (): void => {
-        probeSocket(socket, 1000).then(
-          (p) => {
-            if (closed || mine !== epoch) return;
-            if (p.up) {
-              subscriber.next(p);
-              return;
-            }
-            if (Date.now() < deadline) poll = setTimeout(attempt, pollMs);
-          },
-          () => {
-            if (!closed && mine === epoch && Date.now() < deadline) poll = setTimeout(attempt, pollMs);
-          },
-        );
-      };
-      attempt();
-    };
 
     const onEvents = (chunk: Buffer): void => {
-      for (const ch of chunk.toString('latin1')) {
-        if (ch === UP) {
-          waitForSocket(maxWaitMs);
-        } else if (DOWN.has(ch)) {
-          stopPolling();
-          epoch++;
-          subscriber.next({ up: false, reason: `s6: ${service} down` });
-        }
-      }
+      for (const ch of chunk.toString('latin1')) subscriber.next(ch);
     };
 
     const subscribe = async (): Promise<void> => {
@@ -151,8 +101,8 @@ export function s6Probes(
       });
       // Subscribed before looking: a BIRD whose `u` came before we listened
       // (at boot its ./run waits for the agent, then execs BIRD without a new
-      // event) is found by this wait, a later one by its `u` event.
-      waitForSocket(maxWaitMs);
+      // event) is found by waiting as for a `u`, a later one by its own `u`.
+      subscriber.next('u');
     };
 
     const cleanupFifo = (): void => {
@@ -166,10 +116,21 @@ export function s6Probes(
     return () => {
       closed = true;
       if (retry !== undefined) clearTimeout(retry);
-      stopPolling();
       cleanupFifo();
     };
   });
+}
+
+/**
+ * Probes for `service` (e.g. "bird") supervised in `scandir`, whose control
+ * socket is `socket` (streams/s6-events.ts turns the events into probes).
+ * Empty when `scandir` is undefined or empty.
+ */
+export function s6Probes(scandir: string | undefined, service: string, socket: string, opts: S6ProbeOptions = {}): Observable<Probe> {
+  if (scandir === undefined || scandir.trim() === '') return EMPTY;
+  return s6Events(scandir, service, opts.retryMs).pipe(
+    s6EventProbes(service, () => probeSocket(socket, 1000), { pollMs: opts.pollMs ?? 50, maxWaitMs: opts.maxWaitMs ?? 10_000 }),
+  );
 }
 
 /**

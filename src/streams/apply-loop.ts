@@ -8,11 +8,8 @@ import {
   type SchedulerLike,
   type Subscription,
 } from 'rxjs';
+import { backoffDelay, type Backoff } from '../core/backoff.js';
 
-export interface Backoff {
-  readonly initialMs: number;
-  readonly maxMs: number;
-}
 
 /**
  * Apply values one at a time, newest first, retrying failures with backoff:
@@ -56,7 +53,7 @@ export function applyLoop<T, R>(
             waiting = undefined;
             start(next);
           } else if (retry) {
-            const delay = Math.min(backoff.initialMs * 2 ** (failures - 1), backoff.maxMs);
+            const delay = backoffDelay(backoff, failures - 1);
             timer = scheduler.schedule(() => {
               timer = undefined;
               start(value);

@@ -1,7 +1,8 @@
 import { asyncScheduler, EMPTY, Observable, takeWhile, tap, type OperatorFunction, type SchedulerLike } from 'rxjs';
 import { sameBytes } from '../core/config-bytes.js';
 import { endsRun, type ApplyRequest, type FamilyConfig, type OutcomeEvent } from '../core/events.js';
-import { applyLoop, type Backoff } from './apply-loop.js';
+import type { Backoff } from '../core/backoff.js';
+import { applyLoop } from './apply-loop.js';
 
 /**
  * The requests the apply driver runs, from the requests `applyRequests` makes,

@@ -4,7 +4,7 @@ import { initialOpsStatus, reduceOps, type OpsEvent, type OpsStatus } from '../c
 
 /** The agent's streams that liveness and readiness are derived from. */
 export interface OpsSources {
-  /** The etcd source's status callbacks (EtcdStatus). */
+  /** The etcd source's status (core/events.ts EtcdStatus): only whether it is connected, and why not, count here. */
   readonly etcd$: Observable<{ readonly kind: string; readonly reason?: string }>;
   /** Every folded batch's revision (and the journal's state the fold started from, if any). */
   readonly folded$: Observable<{ readonly revision: number; readonly restored?: { readonly stateAt: string } }>;
