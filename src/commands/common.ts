@@ -7,7 +7,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { firstValueFrom, map, timeout } from 'rxjs';
 import type { Etcd3 } from 'etcd3';
 import { PREFIX, type EtcdConfig } from '../core/config.js';
-import { applyBatch, createState, type FoldResult } from '../core/state.js';
+import { foldBatch, createState, type FoldResult } from '../core/state.js';
 import { createEtcdClient, describeEtcdError } from '../effects/etcd-client.js';
 import { etcdSource } from '../effects/etcd-source.js';
 
@@ -71,7 +71,7 @@ export async function readSnapshot(client: Etcd3, endpoints: readonly string[]):
   });
   return firstValueFrom(
     source.batches$.pipe(
-      map((batch) => applyBatch(state, PREFIX, batch)),
+      map((batch) => foldBatch(state, PREFIX, batch)),
       timeout({ first: 10_000 }),
     ),
   )

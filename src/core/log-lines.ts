@@ -16,7 +16,7 @@ export interface LogEntry {
 }
 
 export const batchLines = (r: FoldResult): LogEntry[] => [
-  { level: 'info', msg: 'etcd batch', fields: { revision: r.revision, events: r.events, rejected: r.rejected.length } },
+  { level: 'info', msg: 'etcd batch', fields: { revision: r.revision, events: r.eventCount, rejected: r.rejected.length } },
   ...r.rejected.map((x): LogEntry => ({ level: 'warn', msg: 'invalid entry skipped', fields: { key: x.key, reason: x.reason, revision: r.revision } })),
 ];
 

@@ -19,7 +19,7 @@ import type { EtcdBatch, Family } from './events.js';
 import { JOURNAL_VERSION, type JournalRecord, type RestoredFrom } from './journal.js';
 import { derivePlan, type Self } from './plan.js';
 import type { Render } from './render.js';
-import { applyBatch, createState, type State } from './state.js';
+import { foldBatch, createState, type State } from './state.js';
 
 export interface RestoreInput {
   /** Journal records, oldest first (older files before newer); `undefined` marks a bad line (a gap). */
@@ -166,18 +166,18 @@ export function restoreFromJournal(input: RestoreInput): RestoreResult {
     const r = records[i];
     if (r === undefined) continue; // cannot happen: no gap after the base
     if (r.type === 'checkpoint') {
-      applyBatch(state, input.prefix, { revision: r.revision, events: [{ type: 'resync', revision: r.revision, kvs: r.kvs }] });
+      foldBatch(state, input.prefix, { revision: r.revision, events: [{ type: 'resync', revision: r.revision, kvs: r.kvs }] });
       if (r.clusterId !== undefined) clusterId = r.clusterId;
       folded++;
     } else if (r.type === 'batch') {
-      applyBatch(state, input.prefix, r as EtcdBatch);
+      foldBatch(state, input.prefix, r as EtcdBatch);
       if (typeof r.clusterId === 'string') clusterId = r.clusterId;
       folded++;
     } else if (r.type === 'etcd' && typeof r.clusterId === 'string') clusterId = r.clusterId;
   }
   const at = records[found.index];
   if (at?.type === 'checkpoint') {
-    applyBatch(state, input.prefix, { revision: at.revision, events: [{ type: 'resync', revision: at.revision, kvs: at.kvs }] });
+    foldBatch(state, input.prefix, { revision: at.revision, events: [{ type: 'resync', revision: at.revision, kvs: at.kvs }] });
     if (at.clusterId !== undefined) clusterId = at.clusterId;
     folded++;
   }

@@ -40,10 +40,16 @@ export interface State {
   readonly hostPeersByNode: PerFamily<SmallIndex<string, Of<'hostPeer'>>>;
   /** address -> the nodes that have it (node -> node), per family. */
   readonly nodesByIp: PerFamily<SmallIndex<string, string>>;
-  /** Bumped whenever something that can change a family's plan changes. */
-  readonly gens: PerFamily<number>;
-  /** What changed since a planner last took it (see takeDirty). */
-  readonly dirty: PerFamily<Dirty>;
+  /** Counts the changes that can alter each family's plan (not a config generation: a change may render the same text). */
+  readonly changes: PerFamily<number>;
+  /**
+   * What changed since the family's planner last took it (takeDirty). The one
+   * mutable hand-over between the fold and the incremental plan: foldBatch
+   * adds to it, derivePlan with a memo swaps in an empty record. One planner
+   * per state and family (familyConfig), in the same synchronous step as the
+   * fold, so nothing else ever sees it half-taken.
+   */
+  dirty: Record<Family, Dirty>;
 }
 
 /**
@@ -57,12 +63,13 @@ export interface Dirty {
   readonly nodes: Set<string>;
 }
 
-const emptyDirty = (): Dirty => ({ structural: true, addrs: new Set(), nodes: new Set() });
+/** A new state's record: everything is to be planned. */
+const allDirty = (): Dirty => ({ structural: true, addrs: new Set(), nodes: new Set() });
 
 /** Hand the family's accumulated changes to its (single) incremental planner. */
 export function takeDirty(state: State, family: Family): Dirty {
   const d = state.dirty[family];
-  (state.dirty as Record<Family, Dirty>)[family] = { structural: false, addrs: new Set(), nodes: new Set() };
+  state.dirty[family] = { structural: false, addrs: new Set(), nodes: new Set() };
   return d;
 }
 
@@ -75,7 +82,8 @@ export interface Rejection {
 export interface FoldResult {
   readonly state: State;
   readonly revision: number;
-  readonly events: number;
+  /** How many events the batch held. */
+  readonly eventCount: number;
   /** Keys whose value was rejected in this batch (each logged once). */
   readonly rejected: readonly Rejection[];
   /** Set on the first result of a fold that starts from the journal's state (no batch folded yet). */
@@ -97,8 +105,8 @@ export function createState(): State {
     hostPeersByIp: perFamily(() => new Map()),
     hostPeersByNode: perFamily(() => new SmallIndex()),
     nodesByIp: perFamily(() => new SmallIndex()),
-    gens: { v4: 0, v6: 0 },
-    dirty: perFamily(emptyDirty),
+    changes: { v4: 0, v6: 0 },
+    dirty: perFamily(allDirty),
   };
 }
 
@@ -130,8 +138,8 @@ function touch(state: State, entry: Entry): void {
       for (const f of FAMILIES) state.dirty[f].structural = true;
       break;
   }
-  if ('family' in entry) state.gens[entry.family]++;
-  else for (const f of FAMILIES) state.gens[f]++;
+  if ('family' in entry) state.changes[entry.family]++;
+  else for (const f of FAMILIES) state.changes[f]++;
 }
 
 function keyed<K, V>(map: Map<K, Map<string, V>>, k: K, key: string, v: V, add: boolean): void {
@@ -233,10 +241,10 @@ function apply(state: State, prefix: string, ev: EtcdEvent, rejected: Rejection[
 }
 
 /** Fold one batch into the state. */
-export function applyBatch(state: State, prefix: string, batch: EtcdBatch): FoldResult {
+export function foldBatch(state: State, prefix: string, batch: EtcdBatch): FoldResult {
   const rejected: Rejection[] = [];
   for (const ev of batch.events) apply(state, prefix, ev, rejected);
   if (batch.revision > state.revision) state.revision = batch.revision;
-  return { state, revision: state.revision, events: batch.events.length, rejected };
+  return { state, revision: state.revision, eventCount: batch.events.length, rejected };
 }
 

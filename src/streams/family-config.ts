@@ -41,8 +41,8 @@ export function familyConfig(family: Family, self: Self, render: Render, firstGe
       const memo = createPlanMemo();
       return settled$.pipe(
         filter((r) => {
-          const changed = r.state.gens[family] !== lastGen;
-          lastGen = r.state.gens[family];
+          const changed = r.state.changes[family] !== lastGen;
+          lastGen = r.state.changes[family];
           return changed;
         }),
         map((r) => ({ revision: r.revision, plan: derivePlan(r.state, family, self, memo) })),

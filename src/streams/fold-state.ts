@@ -1,6 +1,6 @@
 import { defer, scan, startWith, type Observable } from 'rxjs';
 import type { EtcdBatch } from '../core/events.js';
-import { applyBatch, createState, type FoldResult, type State } from '../core/state.js';
+import { foldBatch, createState, type FoldResult, type State } from '../core/state.js';
 
 /** A state to fold on from (the journal's, core/restore.ts), and when it was rendered. */
 export interface FoldStart {
@@ -23,8 +23,8 @@ export function foldState(prefix: string, from?: FoldStart) {
   return (batches$: Observable<EtcdBatch>): Observable<FoldResult> =>
     defer(() => {
       const state = from?.state ?? createState();
-      const folded$ = batches$.pipe(scan((_, batch: EtcdBatch) => applyBatch(state, prefix, batch), undefined as unknown as FoldResult));
+      const folded$ = batches$.pipe(scan((_, batch: EtcdBatch) => foldBatch(state, prefix, batch), undefined as unknown as FoldResult));
       if (from === undefined) return folded$;
-      return folded$.pipe(startWith<FoldResult>({ state, revision: state.revision, events: 0, rejected: [], restored: { stateAt: from.stateAt } }));
+      return folded$.pipe(startWith<FoldResult>({ state, revision: state.revision, eventCount: 0, rejected: [], restored: { stateAt: from.stateAt } }));
     });
 }

@@ -1,6 +1,6 @@
 /**
  * Replay: fold journal records through the same pure core as the agent
- * (applyBatch -> familyConfig, i.e. derivePlan and render, distinct on the
+ * (foldBatch -> familyConfig, i.e. derivePlan and render, distinct on the
  * text), rendering exactly at the journaled `settled` points, so every
  * generation comes out with the bytes the agent wrote. Pure: no I/O.
  */
@@ -9,7 +9,7 @@ import { FAMILIES, type Family } from '../core/events.js';
 import type { JournalRecord } from '../core/journal.js';
 import { selfOf, type Self } from '../core/plan.js';
 import type { Render } from '../core/render.js';
-import { applyBatch, createState, type FoldResult, type State } from '../core/state.js';
+import { foldBatch, createState, type FoldResult, type State } from '../core/state.js';
 import { familyConfig } from './family-config.js';
 
 export interface ReplayedConfig {
@@ -54,13 +54,13 @@ class RunReplay {
     }
   }
 
-  fold(revision: number, events: Parameters<typeof applyBatch>[2]['events']): void {
-    applyBatch(this.state, this.prefix, { revision, events });
+  fold(revision: number, events: Parameters<typeof foldBatch>[2]['events']): void {
+    foldBatch(this.state, this.prefix, { revision, events });
     this.batches++;
   }
 
   settle(): void {
-    this.settled.next({ state: this.state, revision: this.state.revision, events: 0, rejected: [] });
+    this.settled.next({ state: this.state, revision: this.state.revision, eventCount: 0, rejected: [] });
   }
 
   end(): void {

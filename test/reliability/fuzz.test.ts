@@ -24,7 +24,7 @@ import { FAMILIES, type EtcdEvent } from '../../src/core/events.js';
 import { classifyKey, parseEntry } from '../../src/core/keyspace.js';
 import { derivePlan } from '../../src/core/plan.js';
 import { createRenderer } from '../support/render.js';
-import { applyBatch, createState } from '../../src/core/state.js';
+import { foldBatch, createState } from '../../src/core/state.js';
 import { MAIN, runAgent, stopAllAgents } from '../support/agent.js';
 import { startEtcd, type EtcdProcess } from '../support/etcd.js';
 import { killAllTracked, removeDir, tempDir, waitFor } from '../support/processes.js';
@@ -140,7 +140,7 @@ describe('fuzzing the pure core', () => {
         cases++;
         const state = createState();
         let rev = 1;
-        if (withScaffold) applyBatch(state, PREFIX, { revision: rev, events: [{ type: 'resync', revision: rev, kvs: scaffold.map(([k, v]) => ({ key: PREFIX + k, value: v })) }] });
+        if (withScaffold) foldBatch(state, PREFIX, { revision: rev, events: [{ type: 'resync', revision: rev, kvs: scaffold.map(([k, v]) => ({ key: PREFIX + k, value: v })) }] });
         for (const batch of batches) {
           rev++;
           const prev = new Map(state.raw);
@@ -161,14 +161,14 @@ describe('fuzzing the pure core', () => {
             prev.set(ev.key, ev.value);
             if (!parseEntry(cls, ev.value).ok) expected.push(ev.key);
           }
-          const res = applyBatch(state, PREFIX, { revision: rev, events });
+          const res = foldBatch(state, PREFIX, { revision: rev, events });
           expect(res.rejected.map((r) => r.key)).toEqual(expected);
           for (const r of res.rejected) expect(r.reason.length).toBeLessThan(400); // reasons quote at most 64 chars of the value
           rejections += res.rejected.length;
         }
         // The state folded change by change plans exactly as one read of the same keys at once.
         const fresh = createState();
-        applyBatch(fresh, PREFIX, { revision: rev, events: [{ type: 'resync', revision: rev, kvs: [...state.raw].map(([key, value]) => ({ key, value })) }] });
+        foldBatch(fresh, PREFIX, { revision: rev, events: [{ type: 'resync', revision: rev, kvs: [...state.raw].map(([key, value]) => ({ key, value })) }] });
         for (const f of FAMILIES) expect(derivePlan(state, f, SELF)).toEqual(derivePlan(fresh, f, SELF));
         for (const f of FAMILIES) {
           const plan = derivePlan(state, f, SELF);

@@ -13,7 +13,7 @@ import { FAMILIES, type EtcdBatch, type EtcdEvent, type Family, type FamilyConfi
 import { CONFIG_FILE } from '../../src/core/render.js';
 import { createRenderer } from './render.js';
 import type { Restored } from '../../src/core/restore.js';
-import { applyBatch, createState, type FoldResult, type State } from '../../src/core/state.js';
+import { foldBatch, createState, type FoldResult, type State } from '../../src/core/state.js';
 import { openJournal, type Journal } from '../../src/effects/journal.js';
 import { createLog, type Log } from '../../src/effects/logger.js';
 import { familyConfig } from '../../src/streams/family-config.js';
@@ -75,11 +75,11 @@ export function simRun(file: string, configDir: string, o: { restored?: Restored
       rev++;
       const b: EtcdBatch = { revision: rev, events: events.map((e) => ({ ...e, revision: rev }) as EtcdEvent), ...(clusterId !== undefined ? { clusterId } : {}) };
       journal.batch(b);
-      applyBatch(state, PREFIX, b);
+      foldBatch(state, PREFIX, b);
     },
     settle() {
       out = [];
-      const r: FoldResult = { state, revision: state.revision, events: 0, rejected: [] };
+      const r: FoldResult = { state, revision: state.revision, eventCount: 0, rejected: [] };
       journal.settled(r);
       settled.next(r);
       return out;

@@ -1,6 +1,6 @@
 import { PREFIX } from '../../src/core/config.js';
 import type { KeyValue } from '../../src/core/events.js';
-import { applyBatch, createState, type State } from '../../src/core/state.js';
+import { foldBatch, createState, type State } from '../../src/core/state.js';
 
 export const k = (suffix: string): string => `${PREFIX}${suffix}`;
 export const kv = (suffix: string, value: unknown): KeyValue => ({
@@ -11,6 +11,6 @@ export const kv = (suffix: string, value: unknown): KeyValue => ({
 /** A state holding exactly these key/values (one resync at revision 1). */
 export function stateOf(kvs: readonly KeyValue[]): State {
   const state = createState();
-  applyBatch(state, PREFIX, { revision: 1, events: [{ type: 'resync', revision: 1, kvs }] });
+  foldBatch(state, PREFIX, { revision: 1, events: [{ type: 'resync', revision: 1, kvs }] });
   return state;
 }

@@ -3,7 +3,7 @@ import { PREFIX } from '../../src/core/config.js';
 import type { EtcdEvent } from '../../src/core/events.js';
 import { createPlanMemo, derivePlan } from '../../src/core/plan.js';
 import { createRenderer } from '../support/render.js';
-import { applyBatch, createState } from '../../src/core/state.js';
+import { foldBatch, createState } from '../../src/core/state.js';
 
 /** A small deterministic PRNG, so a failure replays. */
 function rng(seed: number): () => number {
@@ -48,7 +48,7 @@ describe('derivePlan with a memo', () => {
     let sessionsSeen = 0;
     for (let rev = 1; rev <= 1500; rev++) {
       const ev = { ...pick(changes)(), revision: rev } as EtcdEvent;
-      applyBatch(state, PREFIX, { revision: rev, events: [ev] });
+      foldBatch(state, PREFIX, { revision: rev, events: [ev] });
       for (const family of ['v4', 'v6'] as const) {
         const fresh = derivePlan(state, family, self);
         const memoised = derivePlan(state, family, self, memo[family]);
@@ -76,7 +76,7 @@ describe('derivePlan with a memo', () => {
     for (let n = 0; n < 2000; n++) {
       seed.push({ type: 'put', key: `${PREFIX}/host/n${n}/ip_addr_v4`, value: addr(n), revision: 1 }, { ...peer(n, 64512), revision: 1 });
     }
-    applyBatch(state, PREFIX, { revision: 1, events: seed });
+    foldBatch(state, PREFIX, { revision: 1, events: seed });
     render(derivePlan(state, 'v4', self, memo));
     for (let rev = 2; rev <= 250; rev++) {
       const node = Math.floor(rand() * 2200); // some of them new nodes
@@ -87,7 +87,7 @@ describe('derivePlan with a memo', () => {
           : r < 0.7
             ? { type: 'delete', key: `${PREFIX}/host/n${node}/ip_addr_v4`, revision: rev }
             : { ...peer(node, rand() < 0.5 ? 64512 : 65000), revision: rev };
-      applyBatch(state, PREFIX, { revision: rev, events: [ev] });
+      foldBatch(state, PREFIX, { revision: rev, events: [ev] });
       const bytes = render(derivePlan(state, 'v4', self, memo));
       expect(Buffer.concat(bytes).toString('latin1')).toBe(Buffer.concat(createRenderer()(derivePlan(state, 'v4', self))).toString('latin1'));
     }
@@ -104,7 +104,7 @@ describe('derivePlan with a memo', () => {
     for (let n = 0; n < 1500; n++) {
       seed.push(put(n, addr(n), 1), { type: 'put', key: `${PREFIX}/host/n${n}/peer_v4/10.0.0.1`, value: '{"ip":"10.0.0.1","as_num":64512}', revision: 1 });
     }
-    applyBatch(state, PREFIX, { revision: 1, events: seed });
+    foldBatch(state, PREFIX, { revision: 1, events: seed });
     derivePlan(state, 'v4', self, memo);
     for (let rev = 2; rev <= 12; rev++) {
       const size = [3, 17, 200, 900][rev % 4]!; // below and above the splice limit
@@ -113,7 +113,7 @@ describe('derivePlan with a memo', () => {
         const node = Math.floor(rand() * 1700);
         events.push(rand() < 0.8 ? put(node, addr(Math.floor(rand() * 4000)), rev) : { type: 'delete', key: `${PREFIX}/host/n${node}/ip_addr_v4`, revision: rev });
       }
-      applyBatch(state, PREFIX, { revision: rev, events });
+      foldBatch(state, PREFIX, { revision: rev, events });
       expect(derivePlan(state, 'v4', self, memo)).toEqual(derivePlan(state, 'v4', self));
     }
   });
