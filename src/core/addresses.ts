@@ -5,6 +5,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import ipaddr from 'ipaddr.js';
+import { boundedMemo } from './memo.js';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -51,23 +52,14 @@ export function parseIP(family: 'v4' | 'v6', raw: unknown): Parsed<string> {
   return family === 'v4' ? parseIPv4(raw) : parseIPv6(raw);
 }
 
-const recent = { v4: new Map<string, Parsed<string>>(), v6: new Map<string, Parsed<string>>() };
-const RECENT_MAX = 4096;
+const recent = { v4: boundedMemo(4096, (raw) => parseIPv4(raw)), v6: boundedMemo(4096, (raw) => parseIPv6(raw)) };
 
 /**
  * parseIP for addresses that repeat across many keys (the route reflector
  * named in every node's peering): a bounded memo of recent results.
  */
 export function parseRepeatedIP(family: 'v4' | 'v6', raw: unknown): Parsed<string> {
-  if (typeof raw !== 'string') return parseIP(family, raw);
-  const memo = recent[family];
-  let p = memo.get(raw);
-  if (p === undefined) {
-    p = parseIP(family, raw);
-    if (memo.size >= RECENT_MAX) memo.clear();
-    memo.set(raw, p);
-  }
-  return p;
+  return typeof raw === 'string' ? recent[family](raw) : parseIP(family, raw);
 }
 
 /** An AS number 1..4294967295, as a decimal string or a JSON number. */

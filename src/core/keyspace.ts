@@ -5,6 +5,7 @@
  */
 import { parseAsNumber, parseClusterId, parseIP, parseRepeatedIP, quote, type Parsed } from './addresses.js';
 import type { Family } from './events.js';
+import { boundedMemo } from './memo.js';
 
 export type Entry =
   | { readonly kind: 'globalAs'; readonly as: number }
@@ -83,29 +84,23 @@ function peerIp(family: Family, keyIp: string, value: Record<string, unknown>): 
   return fromValue;
 }
 
-const peerValues = new Map<string, Parsed<{ ip: string; as: number }>>();
-const PEER_VALUES_MAX = 4096;
-
 /**
  * A peering value `{"ip","as_num"}` under a key naming `keyIp`. Every node
  * that peers with one RR carries the same value: a bounded memo parses it once.
  */
-function peerValue(family: Family, keyIp: string, raw: string): Parsed<{ ip: string; as: number }> {
-  const memoKey = `${family}\0${keyIp}\0${raw}`;
-  const hit = peerValues.get(memoKey);
-  if (hit !== undefined) return hit;
-  let result: Parsed<{ ip: string; as: number }>;
-  const v = json(raw);
-  if (!v.ok) result = v;
-  else {
-    const ip = peerIp(family, keyIp, v.value);
-    const as = withReason(parseAsNumber(v.value['as_num']), '"as_num"');
-    result = !ip.ok ? ip : !as.ok ? as : { ok: true, value: { ip: ip.value, as: as.value } };
-  }
-  if (peerValues.size >= PEER_VALUES_MAX) peerValues.clear();
-  peerValues.set(memoKey, result);
-  return result;
-}
+const peerValue = (family: Family, keyIp: string, raw: string): Parsed<{ ip: string; as: number }> => peerValues(`${family}\0${keyIp}\0${raw}`);
+
+const peerValues = boundedMemo(4096, (memoKey): Parsed<{ ip: string; as: number }> => {
+  const a = memoKey.indexOf('\0');
+  const b = memoKey.indexOf('\0', a + 1);
+  const family = memoKey.slice(0, a) as Family;
+  const keyIp = memoKey.slice(a + 1, b);
+  const v = json(memoKey.slice(b + 1));
+  if (!v.ok) return v;
+  const ip = peerIp(family, keyIp, v.value);
+  const as = withReason(parseAsNumber(v.value['as_num']), '"as_num"');
+  return !ip.ok ? ip : !as.ok ? as : { ok: true, value: { ip: ip.value, as: as.value } };
+});
 
 function withReason<T>(p: Parsed<T>, what: string): Parsed<T> {
   return p.ok ? p : { ok: false, reason: `${what}: ${p.reason}` };
