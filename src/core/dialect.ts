@@ -59,7 +59,7 @@ export function parseBirdVersion(output: string): VersionResult {
 /**
  * BIRD6_BIN when it is not set: BIRD 1.6 has a separate `bird6`; BIRD 2 and
  * 3 run both families from one binary, so the IPv6 daemon is BIRD_BIN too.
- * s6/.lib/bird-run applies the same rule.
+ * s6/.lib/bird-bin, which s6/.lib/bird-run calls, applies the same rule.
  */
 export function defaultBird6Bin(v4: BirdDaemon): string {
   return v4.dialect === 'bird1' ? 'bird6' : v4.bin;

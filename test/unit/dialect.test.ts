@@ -1,6 +1,11 @@
+import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { checkMessage, classifyStatusReplies } from '../../src/core/bird-replies.js';
-import { defaultBird6Bin, parseBirdVersion } from '../../src/core/dialect.js';
+import { defaultBird6Bin, DIALECTS, parseBirdVersion } from '../../src/core/dialect.js';
+import { detectBirds } from '../../src/effects/bird-check.js';
+import { birdBins, requireDialect } from '../support/dialect.js';
 
 describe('parseBirdVersion', () => {
   it('reads the dialect from each supported BIRD (their --version output, stderr)', () => {
@@ -51,5 +56,28 @@ describe('classifyStatusReplies (show status on the socket)', () => {
   it('is down while shutting down or on anything else', () => {
     expect(classifyStatusReplies(['1000-BIRD 2.17.6', '0013 Shutdown in progress'])).toEqual({ up: false, reason: 'shutting down' });
     expect(classifyStatusReplies(['9001 Nope'])).toEqual({ up: false, reason: 'unexpected reply: 9001 Nope' });
+  });
+});
+
+describe('s6/.lib/bird-bin: the binary s6 starts is the one the agent checks with', () => {
+  const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 's6', '.lib', 'bird-bin');
+  const shell = (family: 'v4' | 'v6', env: Record<string, string>): string =>
+    execFileSync('sh', [script, family], { env: { PATH: `${process.env['PATH'] ?? ''}:/usr/sbin`, ...env }, encoding: 'utf8' }).trim();
+
+  for (const dialect of DIALECTS) {
+    it(`${dialect}: BIRD6_BIN unset, and set`, async () => {
+      requireDialect(dialect);
+      const env = { BIRD_BIN: birdBins(dialect).v4 };
+      const agent = await detectBirds({ birdBin: env.BIRD_BIN });
+      expect(shell('v4', env)).toBe(agent.v4.bin);
+      expect(shell('v6', env)).toBe(agent.v6.bin);
+      expect(agent.v6.bin).toBe(dialect === 'bird1' ? 'bird6' : env.BIRD_BIN);
+      expect(shell('v6', { ...env, BIRD6_BIN: '/opt/bird6' })).toBe('/opt/bird6');
+    });
+  }
+
+  it('defaults to bird, and bird6 beside the host\'s BIRD 1.6', () => {
+    expect(shell('v4', {})).toBe('bird');
+    expect(shell('v6', {})).toBe('bird6');
   });
 });
