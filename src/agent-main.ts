@@ -16,7 +16,7 @@ import { createEtcdClient } from './effects/etcd-client.js';
 import { etcdSource } from './effects/etcd-source.js';
 import { daemonProbes } from './effects/health-probe.js';
 import { startHttpServer, type HttpServer } from './effects/http-server.js';
-import { noJournal, openJournal, recordEntry } from './effects/journal.js';
+import { loadJournal, noJournal, openJournal, recordEntry } from './effects/journal.js';
 import { writeEntry, type Log } from './effects/logger.js';
 import { createMetrics } from './effects/metrics.js';
 import { notifyReadyDriver } from './effects/notify-ready.js';
@@ -26,14 +26,18 @@ import { selfOf } from './core/plan.js';
 export function startAgent(cfg: AgentConfig, log: Log, birds: BirdDaemons, render: Render): { stop(): Promise<void> } {
   const client = createEtcdClient(cfg.etcd);
   const metrics = createMetrics(PREFIX);
+  // The restart path: the journal's last state that reproduces the installed configs, if it has one (else: wait for etcd).
+  const restored = cfg.journalFile === undefined ? undefined
+    : loadJournal({ file: cfg.journalFile, keep: cfg.journalFiles, configDir: cfg.configDir, self: selfOf(cfg), prefix: PREFIX, render, log });
   const journal = cfg.journalFile === undefined ? noJournal
-    : openJournal({ file: cfg.journalFile, maxBytes: cfg.journalMaxBytes, keep: cfg.journalFiles, ...selfOf(cfg), prefix: PREFIX, debounceMs: cfg.debounceMs, maxWaitMs: cfg.maxWaitMs, log });
+    : openJournal({ file: cfg.journalFile, maxBytes: cfg.journalMaxBytes, keep: cfg.journalFiles, ...selfOf(cfg), prefix: PREFIX, debounceMs: cfg.debounceMs, maxWaitMs: cfg.maxWaitMs, log, ...(restored ? { restored } : {}) });
+  const resume = restored === undefined ? {} : { resume: { revision: restored.revision, ...(restored.clusterId !== undefined ? { clusterId: restored.clusterId } : {}) } };
   const daemon = (f: Family) => ({ socket: DAEMONS[f].socket(cfg), timeoutMs: cfg.commandTimeoutMs });
   const probes = (f: Family) => daemonProbes({ socket: DAEMONS[f].socket(cfg), intervalMs: cfg.probeIntervalMs, s6ScanDir: cfg.s6ScanDir, service: DAEMONS[f].name });
   const outcomes: Record<Family, Subject<OutcomeEvent>> = { v4: new Subject(), v6: new Subject() };
 
   const sinks = agent(
-    { etcd: etcdSource(client, { prefix: PREFIX }), probes: { v4: probes('v4'), v6: probes('v6') }, outcomes },
+    { etcd: etcdSource(client, { prefix: PREFIX, ...resume }), probes: { v4: probes('v4'), v6: probes('v6') }, outcomes, ...(restored ? { journal: restored } : {}) },
     { scheduler: asyncScheduler, config: cfg, render: metrics.timeRender(render) },
   );
 
@@ -48,7 +52,7 @@ export function startAgent(cfg: AgentConfig, log: Log, birds: BirdDaemons, rende
     : startHttpServer({ listen: cfg.httpListen, status$: sinks.status$, about: { bird: birds }, metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }), log });
   if (cfg.notifyFd !== undefined) subs.add(notifyReadyDriver(cfg.notifyFd, log)(sinks.ready$));
   for (const f of FAMILIES) {
-    const driver = applyDriver({ family: f, configDir: cfg.configDir, ...(cfg.check ? { checkBin: birds[f].bin } : {}), socket: DAEMONS[f].socket(cfg), timeoutMs: cfg.commandTimeoutMs });
+    const driver = applyDriver({ family: f, configDir: cfg.configDir, ...(cfg.check ? { checkBin: birds[f].bin } : {}), socket: DAEMONS[f].socket(cfg), timeoutMs: cfg.commandTimeoutMs, beforeInstall: journal.flush });
     subs.add(sinks.apply[f].pipe(driver).subscribe(outcomes[f]));
   }
   return {

@@ -2,12 +2,13 @@
  * `routereflector status`: each BGP session of BIRD and BIRD6, from
  * `birdc show protocols all`. Exit 1 when a daemon does not answer.
  */
-import { birdFromEnv, integerFromEnv } from '../core/config.js';
+import { birdFromEnv, integerFromEnv, parseHttpListen } from '../core/config.js';
 import { DAEMONS } from '../core/daemons.js';
 import type { Family } from '../core/events.js';
 import type { ProtocolDetail } from '../core/bird-replies.js';
 import { parseBirdVersion } from '../core/dialect.js';
 import { showProtocolsAll, showVersion } from '../effects/bird-socket.js';
+import { readAgentStatus } from '../effects/http-server.js';
 import { parse, table, UsageError, type Command } from './common.js';
 
 const USAGE = `usage: routereflector status [--json] [--family v4|v6]
@@ -15,7 +16,9 @@ const USAGE = `usage: routereflector status [--json] [--family v4|v6]
 Every BGP session of BIRD (v4) and BIRD6 (v6), read with \`show status\` and
 \`show protocols all\` on their control sockets (BIRD_SOCKET, BIRD6_SOCKET): the
 daemon's BIRD version, then per session name, neighbour, mesh or client, state,
-since, last error.
+since, last error. Last, the agent's own view from its /status (HTTP_LISTEN):
+where the plan comes from (etcd, or the journal while etcd has not been
+reached since a start: "stale") and whether BIRD runs it.
 
 exit codes: 0 both daemons answered, 1 a daemon did not answer, 2 bad usage`;
 
@@ -56,6 +59,15 @@ function session(family: Family, p: ProtocolDetail): SessionStatus {
   };
 }
 
+function agentLine(r: Awaited<ReturnType<typeof readAgentStatus>>): string {
+  if (!r.ok) return `agent: not reachable on ${r.url} (${r.error})`;
+  const s = r.status;
+  const ready = s.ready ? 'ready' : `NOT READY: ${s.readyReason}`;
+  if (s.stale) return `agent: stale: ${s.staleReason}${s.staleSeconds !== undefined ? `, ${s.staleSeconds} s old` : ''}; ${ready}`;
+  if (s.source === 'none') return `agent: no plan yet (etcd ${s.etcdConnected ? 'connected' : 'not connected'}); ${ready}`;
+  return `agent: plan of etcd revision ${s.revision} (etcd ${s.etcdConnected ? 'connected' : 'not connected'}); ${ready}`;
+}
+
 export const statusCommand: Command = {
   name: 'status',
   summary: 'status [--json]: BGP sessions of BIRD and BIRD6',
@@ -88,6 +100,7 @@ export const statusCommand: Command = {
     if (values.json) {
       process.stdout.write(JSON.stringify(daemons, null, 2) + '\n');
     } else {
+
       for (const d of daemons) {
         const name = DAEMONS[d.family].name;
         if (!d.answered) {
@@ -107,6 +120,8 @@ export const statusCommand: Command = {
         }
         process.stdout.write('\n');
       }
+      const listen = parseHttpListen(env['HTTP_LISTEN']);
+      if (listen !== undefined) process.stdout.write(`${agentLine(await readAgentStatus(listen, Math.min(timeoutMs, 3000)))}\n`);
     }
     const down = daemons.filter((d) => !d.answered);
     for (const d of down) process.stderr.write(`routereflector: ${DAEMONS[d.family].name} does not answer on ${d.socket}: ${d.error ?? ''}\n`);

@@ -3,6 +3,7 @@
  * validated once, at start-up. A bad value is a ConfigError that names the
  * variable and the value; the CLI turns it into a message and exit code 2.
  */
+import { join } from 'node:path';
 import { parseIPv4, parseIPv6 } from './addresses.js';
 
 export class ConfigError extends Error {
@@ -48,7 +49,7 @@ export interface AgentConfig {
   readonly bird6Bin?: string;
   /** HTTP endpoint for /livez, /readyz, /metrics; undefined = off (HTTP_LISTEN=off). */
   readonly httpListen?: HttpListen;
-  /** Event journal (JSON lines); undefined = no journal. */
+  /** Event journal (checksummed JSON lines), default $CONFIG_DIR/journal/journal.jsonl; undefined = off (JOURNAL_FILE=off). */
   readonly journalFile?: string;
   /** Rotate the journal once it is larger than this. */
   readonly journalMaxBytes: number;
@@ -232,12 +233,14 @@ export function configFromEnv(env: Env): AgentConfig {
   if (format !== 'json' && format !== 'pretty') throw bad('LOG_FORMAT', format, 'expected json or pretty');
   const notify = present(env, 'NOTIFY_FD');
   const httpListen = parseHttpListen(env['HTTP_LISTEN']);
-  const journalFile = present(env, 'JOURNAL_FILE');
+  const configDir = present(env, 'CONFIG_DIR') ?? '/config';
+  const journalRaw = present(env, 'JOURNAL_FILE');
+  const journalFile = journalRaw === undefined ? join(configDir, 'journal', 'journal.jsonl') : /^(off|none|0|false|no)$/i.test(journalRaw) ? undefined : journalRaw;
   return {
     ip: ip.value,
     ip6,
     etcd: etcdConfigFromEnv(env),
-    configDir: present(env, 'CONFIG_DIR') ?? '/config',
+    configDir,
     ...birdFromEnv(env),
     logLevel: parseLogLevel(env['LOG_LEVEL']),
     logFormat: format,

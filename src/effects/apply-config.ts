@@ -20,6 +20,8 @@ export interface ApplyOptions {
   readonly checkBin?: string;
   readonly socket: string;
   readonly timeoutMs: number;
+  /** Runs right before a config is installed (the journal's flush: its config record precedes the file). */
+  readonly beforeInstall?: () => void;
 }
 
 function describe(err: unknown): string {
@@ -47,7 +49,7 @@ export interface InstallStep {
  * first that fails. A config the check rejects is discarded, never installed.
  */
 export async function* installSteps(
-  o: { readonly dir: string; readonly family: Family; readonly checkBin?: string; readonly timeoutMs: number },
+  o: { readonly dir: string; readonly family: Family; readonly checkBin?: string; readonly timeoutMs: number; readonly beforeInstall?: () => void },
   config: ConfigBytes,
 ): AsyncGenerator<InstallStep> {
   let t0 = performance.now();
@@ -70,6 +72,7 @@ export async function* installSteps(
   }
   t0 = performance.now();
   try {
+    o.beforeInstall?.();
     await installStage(o.dir, o.family);
   } catch (err) {
     yield { step: 'install', ok: false, durationMs: performance.now() - t0, message: describe(err), retryable: true };
@@ -104,7 +107,7 @@ export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGene
     const { parts, generation } = req.config;
     installed ??= await readInstalled(o.configDir, o.family);
     if (installed === undefined || !sameBytes(installed, parts)) {
-      for await (const s of installSteps({ dir: o.configDir, family: o.family, timeoutMs: o.timeoutMs, ...(o.checkBin !== undefined ? { checkBin: o.checkBin } : {}) }, parts)) {
+      for await (const s of installSteps({ dir: o.configDir, family: o.family, timeoutMs: o.timeoutMs, ...(o.checkBin !== undefined ? { checkBin: o.checkBin } : {}), ...(o.beforeInstall !== undefined ? { beforeInstall: o.beforeInstall } : {}) }, parts)) {
         if (s.step === 'install' && s.ok) installed = parts;
         yield outcome(generation, s.step, s.ok, s.durationMs, s.message, s.retryable);
         if (!s.ok) return;

@@ -30,6 +30,27 @@ function send(res: http.ServerResponse, code: number, body: string, contentType 
   res.end(body);
 }
 
+/**
+ * The running agent's /status (for `routereflector status`), or why it could
+ * not be read. An `all interfaces` listen address is asked on loopback.
+ */
+export async function readAgentStatus(listen: HttpListen, timeoutMs: number): Promise<{ ok: true; status: OpsStatus & { staleSeconds?: number } } | { ok: false; error: string; url: string }> {
+  const host = listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host === '::' ? '::1' : listen.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${listen.port}/status`;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!res.ok) return { ok: false, error: `HTTP ${res.status}`, url };
+    return { ok: true, status: (await res.json()) as OpsStatus & { staleSeconds?: number } };
+  } catch (err) {
+    const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : err instanceof Error ? err.message : String(err);
+    return { ok: false, error: cause, url };
+  }
+}
+
+/** Seconds since the journal's plan was rendered (the clock is read here, at the request: the status is pure). */
+const staleSeconds = (stateAt: string): number => Math.max(0, Math.round((Date.now() - Date.parse(stateAt)) / 1000));
+const staleAge = (s: OpsStatus): string => (s.restored !== undefined ? `, ${staleSeconds(s.restored.stateAt)} s old` : '');
+
 export function startHttpServer(o: HttpServerOptions): HttpServer {
   let latest = initialOpsStatus(FAMILIES);
   const watching = o.status$.subscribe((s) => (latest = s));
@@ -44,10 +65,15 @@ export function startHttpServer(o: HttpServerOptions): HttpServer {
       }
       case '/readyz': {
         const s = status();
+        // Stale is still ready (README, Operations): BIRD serves its last plan, as during an outage of a running agent.
+        if (s.ready && s.stale) return send(res, 200, `ok (stale: ${s.staleReason}${staleAge(s)})\n`);
         return s.ready ? send(res, 200, 'ok\n') : send(res, 503, `not ready: ${s.readyReason}\n`);
       }
-      case '/status':
-        return send(res, 200, JSON.stringify({ ...o.about, ...status() }, null, 2) + '\n', 'application/json');
+      case '/status': {
+        const s = status();
+        const age = s.stale && s.restored !== undefined ? { staleSeconds: staleSeconds(s.restored.stateAt) } : {};
+        return send(res, 200, JSON.stringify({ ...o.about, ...s, ...age }, null, 2) + '\n', 'application/json');
+      }
       case '/metrics':
         o.metrics().then(
           (m) => send(res, 200, m.body, m.contentType),

@@ -27,6 +27,8 @@ export function bgpState(row: ProtocolRow): string {
 export function createMetrics(prefix: string) {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
+  /** While stale: when the journal's plan was rendered (ms since the epoch). */
+  let staleSince: number | undefined;
   const m = {
     etcdConnected: new client.Gauge({ name: 'routereflector_etcd_connected', help: '1 while the etcd watch is established', registers: [registry] }),
     revision: new client.Gauge({ name: 'routereflector_etcd_revision', help: 'Last etcd revision folded into the state', registers: [registry] }),
@@ -66,6 +68,16 @@ export function createMetrics(prefix: string) {
     daemonUp: new client.Gauge({ name: 'routereflector_daemon_up', help: '1 while the daemon answers on its control socket', labelNames: ['family'], registers: [registry] }),
     live: new client.Gauge({ name: 'routereflector_live', help: '1 when /livez answers 200', registers: [registry] }),
     ready: new client.Gauge({ name: 'routereflector_ready', help: '1 when /readyz answers 200 (BIRD runs the current plan)', registers: [registry] }),
+    planSource: new client.Gauge({ name: 'routereflector_plan_source', help: '1 for where the plan comes from: the journal (started from it, etcd not reached yet) or etcd', labelNames: ['source'], registers: [registry] }),
+    stale: new client.Gauge({ name: 'routereflector_stale', help: "1 while BIRD serves the journal's plan and etcd has not been reached since start", registers: [registry] }),
+    staleSeconds: new client.Gauge({
+      name: 'routereflector_stale_seconds',
+      help: "While stale: age of the journal's plan (seconds since it was rendered); 0 otherwise",
+      registers: [registry],
+      collect() {
+        this.set(staleSince === undefined ? 0 : Math.max(0, (Date.now() - staleSince) / 1000));
+      },
+    }),
     birdInfo: new client.Gauge({
       name: 'routereflector_bird_info',
       help: 'The BIRD of each family as read from its binary at start (always 1)',
@@ -153,6 +165,9 @@ export function createMetrics(prefix: string) {
         s.status$.subscribe((st) => {
           m.live.set(st.live ? 1 : 0);
           m.ready.set(st.ready ? 1 : 0);
+          for (const source of ['journal', 'etcd'] as const) m.planSource.set({ source }, st.source === source ? 1 : 0);
+          m.stale.set(st.stale ? 1 : 0);
+          staleSince = st.stale && st.restored !== undefined ? Date.parse(st.restored.stateAt) : undefined;
         }),
       );
       return subs;

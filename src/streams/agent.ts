@@ -32,6 +32,7 @@ import { batchLines, etcdStatusLine, healthLine, outcomeLine, planLines, readine
 import { selfOf } from '../core/plan.js';
 import type { OpsStatus } from '../core/readiness.js';
 import type { Render } from '../core/render.js';
+import type { Restored } from '../core/restore.js';
 import type { FoldResult } from '../core/state.js';
 import { applyRequests } from './apply-requests.js';
 import { applyRuns } from './apply-runs.js';
@@ -52,6 +53,14 @@ export interface AgentSources {
   readonly probes: Readonly<Record<Family, Observable<Probe>>>;
   /** The apply driver of each family: the outcomes of the requests of `sinks.apply`, in order. */
   readonly outcomes: Readonly<Record<Family, Observable<OutcomeEvent>>>;
+  /**
+   * The journal-restore source: the state a restart rebuilt from the journal
+   * (core/restore.ts), which reproduces the installed configs. It is planned
+   * and rendered first, before etcd answers, with the generations it had;
+   * the etcd driver then resumes from its revision and the fold takes what
+   * changed into it (the state is folded into in place: give it to one agent).
+   */
+  readonly journal?: Restored;
 }
 
 export interface AgentOptions {
@@ -103,7 +112,14 @@ export function agent(sources: AgentSources, { scheduler, config, render }: Agen
     share(),
   );
   const batches$ = sources.etcd.batches$.pipe(tap((batch) => journal.next({ type: 'batch', batch })), share());
-  const folded$ = batches$.pipe(foldState(PREFIX), tap((r) => say(batchLines(r))), share());
+  const restored = sources.journal;
+  const folded$ = batches$.pipe(
+    foldState(PREFIX, restored !== undefined ? { state: restored.state, stateAt: restored.stateAt } : undefined, scheduler),
+    tap((r) => {
+      if (r.restored === undefined) say(batchLines(r));
+    }),
+    share(),
+  );
   const settled$ = folded$.pipe(
     debounceMaxWait(config.debounceMs, config.maxWaitMs, scheduler),
     tap((fold) => journal.next({ type: 'settled', fold })),
@@ -120,7 +136,7 @@ export function agent(sources: AgentSources, { scheduler, config, render }: Agen
       share(),
     );
     const config$ = settled$.pipe(
-      familyConfig(f, self, render),
+      familyConfig(f, self, render, restored?.configs[f].generation ?? 1),
       tap((c) => {
         say(planLines(c));
         journal.next({ type: 'config', config: c });

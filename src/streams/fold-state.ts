@@ -1,4 +1,4 @@
-import { defer, scan, startWith, type Observable } from 'rxjs';
+import { asyncScheduler, defer, merge, scan, scheduled, type Observable, type SchedulerLike } from 'rxjs';
 import type { EtcdBatch } from '../core/events.js';
 import { foldBatch, createState, type FoldResult, type State } from '../core/state.js';
 
@@ -17,14 +17,17 @@ export interface FoldStart {
  * With `from` (a restart from the journal), that state is emitted first, as
  * it is (marked `restored`), and the batches are folded into it: it is
  * planned and rendered before etcd has answered, and what etcd sends next
- * is a difference to it. Only one subscription may fold into `from`.
+ * is a difference to it. Only one subscription may fold into `from`. The
+ * restored state is emitted on `scheduler` (not during the subscription),
+ * so that every consumer of a shared fold, subscribed in turn, sees it.
  */
-export function foldState(prefix: string, from?: FoldStart) {
+export function foldState(prefix: string, from?: FoldStart, scheduler: SchedulerLike = asyncScheduler) {
   return (batches$: Observable<EtcdBatch>): Observable<FoldResult> =>
     defer(() => {
       const state = from?.state ?? createState();
       const folded$ = batches$.pipe(scan((_, batch: EtcdBatch) => foldBatch(state, prefix, batch), undefined as unknown as FoldResult));
       if (from === undefined) return folded$;
-      return folded$.pipe(startWith<FoldResult>({ state, revision: state.revision, eventCount: 0, rejected: [], restored: { stateAt: from.stateAt } }));
+      const restored: FoldResult = { state, revision: state.revision, eventCount: 0, rejected: [], restored: { stateAt: from.stateAt } };
+      return merge(scheduled([restored], scheduler), folded$);
     });
 }
