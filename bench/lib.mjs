@@ -572,6 +572,7 @@ async function measureRun(ctx, { check, trials, burst, series, label }) {
     const idleRate = (cpuMs(tool.pid).total - idle0.total) / ((now() - ti0) / 1000);
 
     // 2 + 3. single puts, each timed to the file containing it; CPU over the series
+    const journalBefore = journalBytes(configDir);
     phases.trials = { fromUs: hrUs() };
     const linesBefore = tool.lines.length;
     const cpu0 = cpuMs(tool.pid);
@@ -609,6 +610,7 @@ async function measureRun(ctx, { check, trials, burst, series, label }) {
       install: stepDurations(trialLines, 'install'),
     };
     log(`${label}: put -> file p50 ${out.put.p50} ms p99 ${out.put.p99} ms; CPU/change ${out.cpu.perChangeMs} ms`);
+    if (journalBefore !== undefined) out.journal = { afterStartBytes: journalBefore, perChangeBytes: r1((journalBytes(configDir) - journalBefore) / trials) };
 
     // 4. burst of puts, `concurrency` at a time
     if (burst) {
@@ -671,6 +673,15 @@ async function measureRun(ctx, { check, trials, burst, series, label }) {
     out.memory.peakMiB = r1(out.memory.end.peakMiB);
     out.logLines = tool.lines.length;
     if (!opts.toolCmd) Object.assign(out.start, startBreakdown());
+    if (out.journal) out.journal.endBytes = journalBytes(configDir);
+    // 6. the restart path: stopped, then started again with etcd down, from the journal in CONFIG_DIR
+    if (!opts.toolCmd && !check && out.journal) {
+      await tool.stop();
+      tool = undefined;
+      for (const b of birds.splice(0)) await b.close();
+      out.restart = await restartFromJournal(configDir, opts);
+      log(`${label}: restart from the journal (etcd down): state rebuilt ${out.restart.journalMs} ms, both configs loaded ${out.restart.loadedMs} ms after start`);
+    }
   } finally {
     watch.stop();
     if (tool) await tool.stop();
@@ -680,6 +691,48 @@ async function measureRun(ctx, { check, trials, burst, series, label }) {
   }
   out.phases = phases;
   return out;
+}
+
+// ---------------------------------------------------------------- the journal
+
+/** Bytes of the agent's journal files ($CONFIG_DIR/journal/), undefined without one. */
+function journalBytes(configDir) {
+  const dir = join(configDir, 'journal');
+  if (!existsSync(dir)) return undefined;
+  return readdirSync(dir).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
+}
+
+/**
+ * Start the agent again on `configDir` with etcd unreachable: the time to
+ * its "started from the journal" line and until both (stand-in) BIRDs have
+ * loaded the restored configs. The configs are on disk already: what a cold
+ * start during an etcd outage waits for is this.
+ */
+async function restartFromJournal(configDir, opts) {
+  const birds = [];
+  for (const name of ['bird', 'bird6']) birds.push(await standInBird(join(configDir, `${name}.ctl`), join(configDir, `${name}.cfg`)));
+  const t0 = now();
+  const tool = startTool({ endpoint: `http://127.0.0.1:${await freePort()}`, configDir, check: false, nodeArgs: opts.nodeArgs, env: opts.toolEnv });
+  try {
+    const deadline = Date.now() + opts.startTimeoutMs;
+    const at = (pred) => tool.lines.find(pred)?.t;
+    const restored = (l) => typeof l.msg === 'string' && l.msg.startsWith('started from the journal');
+    const loaded = (f) => (l) => l.msg === 'reload ok' && l.family === f;
+    while (at(loaded('v4')) === undefined || at(loaded('v6')) === undefined) {
+      if (tool.lines.some((l) => l.msg === 'journal not used: waiting for etcd')) throw new Error(`restart: journal not used: ${JSON.stringify(tool.lines.find((l) => l.msg === 'journal not used: waiting for etcd'))}`);
+      if (Date.now() > deadline) throw new Error('restart from the journal: timed out');
+      await sleep(opts.pollMs);
+    }
+    const line = tool.lines.find(restored);
+    return {
+      journalMs: r1(at(restored) - t0),
+      loadedMs: r1(Math.max(at(loaded('v4')), at(loaded('v6'))) - t0),
+      restoreDurationMs: line?.durationMs,
+    };
+  } finally {
+    await tool.stop();
+    for (const b of birds) await b.close();
+  }
 }
 
 // ---------------------------------------------------------------- the bench
@@ -801,6 +854,7 @@ export function table(result) {
   const head = [
     'N', 'load s', 'start ms', 'put p50', 'put p99', 'CPU/chg ms', 'child ms', 'burst rewr', 'burst final ms', 'RSS load MiB', 'RSS peak MiB',
     '| -p start ms', '-p put p50', '-p put p99', 'bird -p ms',
+    '| restart ms', 'journal MiB', 'B/chg',
   ];
   const rows = result.sizes.map((s) => {
     const r = s.run;
@@ -811,11 +865,12 @@ export function table(result) {
       r.burst ? r.burst.finalAfterLastAckMs : '-',
       r.memory.afterLoadMiB, r.memory.peakMiB,
       c ? `| ${c.start.ms}` : '| -', c ? c.put.p50 : '-', c ? c.put.p99 : '-', c ? c.steps.check.p50 : '-',
+      r.restart ? `| ${r.restart.loadedMs}` : '| -', r.journal ? (r.journal.endBytes / MiB).toFixed(1) : '-', r.journal ? r.journal.perChangeBytes : '-',
     ].map(String);
   });
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const fmt = (r) => r.map((x, i) => x.padStart(w[i])).join('  ');
   const loads = result.sizes.map((s) => `N=${s.n} ${s.loadavgBefore[0]}->${s.loadavgAfter[0]}`).join(', ');
-  const legend = 'CPU/chg: agent and its children per change, idle rate subtracted; child ms: its child processes alone (the agent has none when the check is off; the reload command of a TOOL_CMD)';
+  const legend = 'CPU/chg: agent and its children per change, idle rate subtracted; child ms: its child processes alone (the agent has none when the check is off; the reload command of a TOOL_CMD); restart ms: start again with etcd down to both configs loaded from the journal; journal MiB: on disk at the end; B/chg: journal bytes per single change';
   return [`tool: ${result.tool}`, fmt(head), ...rows.map(fmt), legend, `load average (1 min) before->after: ${loads} on ${result.machine.cpus} CPUs`].join('\n');
 }

@@ -39,6 +39,9 @@ describe('bench smoke (N=200)', () => {
     expect(r.put.n).toBe(5);
     expect(r.burst.rewrites).toBeGreaterThanOrEqual(1);
     expect(r.burst.installs).toBeGreaterThanOrEqual(1);
+    // The restart path: started again with etcd down, from the journal; its cost on disk and per change.
+    for (const x of [r.restart.journalMs, r.restart.loadedMs, r.journal.endBytes, r.journal.perChangeBytes]) expect(isNum(x)).toBe(true);
+    expect(r.journal.perChangeBytes).toBeGreaterThan(0);
     const c = s.checked;
     expect(isNum(c.start.ms) && isNum(c.put.p50) && isNum(c.steps.check.p50)).toBe(true);
     expect(result.table).toContain('put p50');

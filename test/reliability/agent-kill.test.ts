@@ -4,16 +4,32 @@
  * and pass `bird -p`; after the last, a fresh agent converges to the config
  * a fresh `render` of the same data gives.
  *
+ * And after every kill the agent is started again with etcd down (an
+ * endpoint nobody listens on), from its journal: it either starts from a
+ * state whose configs are exactly the files on disk, and those files are what
+ * etcd's own data at the journal's revision renders (read back from etcd at
+ * that revision), or it says why not and waits for etcd. It never writes a
+ * file meanwhile. Then it is killed too, and the next life (etcd up) starts
+ * from whatever journal that left. At the end the journal of all these lives
+ * replays, every generation byte for byte (`routereflector replay`).
+ *
  * Real etcd, real `bird -p`; DEBOUNCE_MS=0 so the agent writes all the time
  * and kills land inside write/check/install as often as possible (counted:
  * a leftover stage file means the kill hit between stage and rename).
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { Etcd3 } from 'etcd3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PREFIX } from '../../src/core/config.js';
+import { FAMILIES, type Family } from '../../src/core/events.js';
+import { derivePlan } from '../../src/core/plan.js';
+import { sha256Of } from '../../src/core/config-bytes.js';
+import { freePort } from '../support/etcd.js';
+import { createRenderer } from '../support/render.js';
+import { stateOf } from '../support/state.js';
 import { MAIN, runAgent, stopAllAgents } from '../support/agent.js';
 import { startEtcd, type EtcdProcess } from '../support/etcd.js';
 import { killAllTracked, removeDir, tempDir, waitFor } from '../support/processes.js';
@@ -53,6 +69,8 @@ describe('fault 4: agent killed mid-write', () => {
       MAX_WAIT_MS: '0',
       LOG_LEVEL: 'info',
       HTTP_LISTEN: 'off',
+      // Small files: the kills also land in rotations.
+      JOURNAL_MAX_BYTES: String(256 * 1024),
     };
     const kv = client.namespace(PREFIX);
     await kv.put('/global/as_num').value('64512');
@@ -82,6 +100,21 @@ describe('fault 4: agent killed mid-write', () => {
       }
     })();
 
+    const deadEtcd = `http://127.0.0.1:${await freePort()}`;
+    const render = createRenderer();
+    const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+    /** What etcd's own data at `revision` renders, per family (sha256). */
+    const etcdRendersAt = async (revision: number): Promise<Record<Family, string>> => {
+      const all = await client!.getAll().prefix(`${PREFIX}/`).revision(String(revision)).strings();
+      const state = stateOf(Object.entries(all).map(([key, value]) => ({ key, value })));
+      const out = {} as Record<Family, string>;
+      for (const f of FAMILIES) out[f] = sha256Of(render(derivePlan(state, f, { ip: RR, ip6: RR6 })));
+      return out;
+    };
+    let restoredLives = 0;
+    let waitedLives = 0;
+    const restoreMs: number[] = [];
+    const waitReasons = new Map<string, number>();
     const checkMs: number[] = [];
     let stageLeft = 0;
     let filesMissing = 0;
@@ -115,6 +148,38 @@ describe('fault 4: agent killed mid-write', () => {
           checkMs.push(performance.now() - t0);
           expect(r, `${file} after kill ${k + 1}`).toEqual({ ok: true, message: '' });
         }
+
+        // Restart with etcd down: the journal's last installed state, or a wait for etcd; never anything else.
+        const files = { v4: join(dir, 'bird.cfg'), v6: join(dir, 'bird6.cfg') };
+        const onDisk = existsSync(files.v4) && existsSync(files.v6) ? { v4: sha(files.v4), v6: sha(files.v6) } : undefined;
+        const t0 = performance.now();
+        const cold = runAgent({ ...env, ETCD_ENDPOINTS: deadEtcd });
+        const said = await cold.waitForLine(
+          (l) => l.msg === 'started from the journal: BIRD gets the last installed configs until etcd answers' || l.msg === 'journal not used: waiting for etcd' || l.msg === 'no journal yet: waiting for etcd',
+          'journal restore or wait',
+          { timeoutMs: 30_000 },
+        );
+        if (said.msg?.startsWith('started')) {
+          restoredLives++;
+          expect(onDisk, `restored after kill ${k + 1} with a config file missing`).toBeDefined();
+          // The restore's own check: the configs it rebuilt are the files on disk ...
+          await cold.waitForLine((l) => l.msg === 'reload deferred' && l.family === 'v6', 'the restored bird6.cfg handed to BIRD', { timeoutMs: 30_000 });
+          await cold.waitForLine((l) => l.msg === 'reload deferred' && l.family === 'v4', 'the restored bird.cfg handed to BIRD', { timeoutMs: 30_000 });
+          restoreMs.push(performance.now() - t0);
+          const shas = said['sha256'] as Record<Family, string>;
+          for (const f of FAMILIES) expect(onDisk![f].startsWith(shas[f]), `${f} restored after kill ${k + 1}`).toBe(true);
+          // ... and what etcd itself held at the journal's revision renders exactly them: a state etcd really had.
+          expect(await etcdRendersAt(Number(said['revision'])), `etcd at revision ${String(said['revision'])} (kill ${k + 1})`).toEqual(onDisk);
+        } else {
+          waitedLives++;
+          const reason = String(said['reason'] ?? 'no journal yet').replace(/[0-9a-f]{12}/g, '…').replace(/\d+/g, 'N');
+          waitReasons.set(reason, (waitReasons.get(reason) ?? 0) + 1);
+        }
+        await sleep(rnd(0, 300));
+        process.kill(cold.pid, 'SIGKILL');
+        await cold.stop();
+        expect(cold.find((l) => l.step === 'write' || l.step === 'install'), `the agent with etcd down wrote a config (kill ${k + 1})`).toEqual([]);
+        if (onDisk) for (const f of FAMILIES) expect(sha(files[f]), `${f} after the etcd-down life ${k + 1}`).toBe(onDisk[f]);
       }
     } finally {
       writing = false;
@@ -126,6 +191,10 @@ describe('fault 4: agent killed mid-write', () => {
     figure(T, 'files absent after a kill (killed before the first install; never a partial file)', filesMissing);
     figure(T, 'config files after a kill that were incomplete or failed bird -p', 0);
     figure(T, 'bird -p on a file after a kill, median', stats(checkMs).median, 'ms');
+    figure(T, 'restarts with etcd down that started from the journal (configs on disk = etcd at the journal revision)', restoredLives);
+    figure(T, 'restarts with etcd down that waited for etcd', waitedLives);
+    for (const [reason, n] of waitReasons) console.log(`[detail] waited for etcd ${n}x: ${reason}`);
+    figure(T, 'restart with etcd down to both restored configs handed to BIRD, median/max', `${Math.round(stats(restoreMs).median)}/${Math.round(stats(restoreMs).max)}`, 'ms');
 
     // Converge: a fresh agent ends with what a fresh render of the same data gives.
     const out = tempDir('rr-rel-kill-ref');
@@ -148,5 +217,12 @@ describe('fault 4: agent killed mid-write', () => {
     await sleep(300);
     expect(existsSync(join(dir, '.bird.cfg.stage'))).toBe(false);
     await agent.stop();
+
+    // The journal of all these lives (killed anywhere, rotated) still replays byte for byte.
+    const replay = await execa(process.execPath, [MAIN, 'replay', join(dir, 'journal', 'journal.jsonl'), '--json'], { reject: false, timeout: 120_000 });
+    const replayed = JSON.parse(String(replay.stdout)) as { runs: string[]; problems: string[]; configs: Array<{ verified: boolean }> };
+    expect(replayed.problems).toEqual([]);
+    expect(replay.exitCode).toBe(0);
+    figure(T, 'journal replayed: runs / generations, every one byte for byte', `${replayed.runs.length} / ${replayed.configs.filter((c) => c.verified).length}`);
   }, 600_000);
 });
