@@ -107,8 +107,8 @@ export function openJournal(o: JournalOptions): Journal {
   let state: State | undefined = o.restored?.state;
   let clusterId: string | undefined = o.restored?.clusterId;
   const latest: Partial<Record<Family, { generation: number; sha256: string }>> = { ...(o.restored?.configs ?? {}) };
-  /** Lines queued for the next write, in order. */
-  let queue: string[] = [];
+  /** Lines queued for the next write, in order (a big checkpoint is encoded when it is written). */
+  let queue: Array<string | (() => string)> = [];
   let queued = 0;
   let timer: ReturnType<typeof setImmediate> | undefined;
 
@@ -129,7 +129,7 @@ export function openJournal(o: JournalOptions): Journal {
     if (timer !== undefined) clearImmediate(timer);
     timer = undefined;
     if (broken || fd === undefined || queue.length === 0) return;
-    const buf = Buffer.from(queue.length === 1 ? queue[0]! : queue.join(''), 'utf8');
+    const buf = Buffer.from(queue.map((l) => (typeof l === 'string' ? l : l())).join(''), 'utf8');
     queue = [];
     queued = 0;
     try {
@@ -146,6 +146,13 @@ export function openJournal(o: JournalOptions): Journal {
     const line = encodeJournalLine({ t: new Date().toISOString(), run, ...body }) + '\n';
     queue.push(line);
     queued += line.length;
+    timer ??= setImmediate(flush);
+  };
+  /** A record encoded at the next write, not now (its body must not change meanwhile). */
+  const appendLater = (body: Body): void => {
+    if (broken || fd === undefined) return;
+    const t = new Date().toISOString();
+    queue.push(() => encodeJournalLine({ t, run, ...body }) + '\n');
     timer ??= setImmediate(flush);
   };
 
@@ -185,9 +192,11 @@ export function openJournal(o: JournalOptions): Journal {
     openFile();
     const r = o.restored;
     append({ type: 'start', version: JOURNAL_VERSION, ...identity, debounceMs: o.debounceMs, maxWaitMs: o.maxWaitMs, ...(r ? { restored: r.from } : {}) });
-    // The restored state, as this run's own base: what it folds next is journaled on top of it.
-    if (r) append(checkpoint());
     flush();
+    // The restored state, as this run's own base: what it folds next is journaled on top of it. Its
+    // keys are taken now (the fold goes on in place); the 10-30 MB line is encoded and written at the
+    // next write, after the agent is wired and readiness is notified, and before any other record.
+    if (r) appendLater(checkpoint());
     o.log.info('journal open', { file: o.file, run, maxBytes: o.maxBytes, keep: o.keep, ...(r ? { checkpointRevision: r.revision } : {}) });
   } catch (err) {
     fail(err);

@@ -198,7 +198,8 @@ export function agent(sources: AgentSources, { scheduler, config, render }: Agen
     log$: merge(of(started), lines),
     journal$: journal.asObservable(),
     status$,
-    ready$: outcomesSeen$.pipe(firstReady(FAMILIES)),
+    // From the journal: the restore checked that its plan renders the installed configs, so BIRD may start with them now.
+    ready$: restored !== undefined ? of(undefined) : outcomesSeen$.pipe(firstReady(FAMILIES)),
     metrics: { etcd$, batches$, settled$, configs$, health$, outcomes$: outcomesSeen$, status$ },
   };
 }
