@@ -18,7 +18,7 @@
  * mode 0600 (they hold every etcd value). A failing write is logged once and
  * never stops the agent.
  */
-import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import { sha256Of } from '../core/config-bytes.js';
@@ -122,6 +122,7 @@ export function openJournal(o: JournalOptions): Journal {
   const openFile = (): void => {
     mkdirSync(dirname(o.file), { recursive: true, mode: 0o700 });
     fd = openSync(o.file, 'a', FILE_MODE);
+    fchmodSync(fd, FILE_MODE); // also a file made by an older version (0640)
     size = fstatSync(fd).size;
   };
 
