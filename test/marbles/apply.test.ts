@@ -1,13 +1,13 @@
 import { map } from 'rxjs';
-import { TestScheduler } from 'rxjs/testing';
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import type { FamilyConfig, HealthEvent, OutcomeEvent, Probe } from '../../src/core/events.js';
 import { applyRequests } from '../../src/streams/apply-requests.js';
 import { firstReady } from '../../src/streams/first-ready.js';
 import { healthTransitions } from '../../src/streams/health-transitions.js';
 import { applyLoop } from '../../src/streams/apply-loop.js';
+import { testScheduler } from '../support/marbles.js';
 
-const scheduler = () => new TestScheduler((a, b) => expect(a).toEqual(b));
+const scheduler = testScheduler;
 const cfg = (generation: number): FamilyConfig =>
   ({ family: 'v4', generation, revision: generation, parts: [Buffer.from(`t${generation}`)], plan: {} as never }) as unknown as FamilyConfig;
 

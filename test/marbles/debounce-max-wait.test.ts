@@ -1,8 +1,8 @@
-import { TestScheduler } from 'rxjs/testing';
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { debounceMaxWait } from '../../src/streams/debounce-max-wait.js';
+import { testScheduler } from '../support/marbles.js';
 
-const scheduler = () => new TestScheduler((a, b) => expect(a).toEqual(b));
+const scheduler = testScheduler;
 
 describe('debounceMaxWait', () => {
   it('emits an isolated value at once, then the latest of a burst after a quiet period', () => {

@@ -1,10 +1,10 @@
 import { map } from 'rxjs';
-import { TestScheduler } from 'rxjs/testing';
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import type { HealthEvent, OutcomeEvent } from '../../src/core/events.js';
 import { opsStatus } from '../../src/streams/ops-status.js';
+import { testScheduler } from '../support/marbles.js';
 
-const scheduler = () => new TestScheduler((a, b) => expect(a).toEqual(b));
+const scheduler = testScheduler;
 const up = (family: 'v4' | 'v6', instance = 'a'): HealthEvent => ({ type: 'health', family, up: true, instance });
 const down = (family: 'v4' | 'v6'): HealthEvent => ({ type: 'health', family, up: false, reason: 'ENOENT' });
 const reload = (family: 'v4' | 'v6', generation: number, ok = true): OutcomeEvent => ({ type: 'outcome', family, generation, step: 'reload', ok, durationMs: 1 });

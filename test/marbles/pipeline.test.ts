@@ -1,25 +1,17 @@
 import { map, type Observable } from 'rxjs';
-import { TestScheduler } from 'rxjs/testing';
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { PREFIX } from '../../src/core/config.js';
-import type { EtcdBatch, EtcdEvent } from '../../src/core/events.js';
-import type { FamilyPlan } from '../../src/core/plan.js';
+import type { EtcdBatch } from '../../src/core/events.js';
 import { debounceMaxWait } from '../../src/streams/debounce-max-wait.js';
 import { familyConfig } from '../../src/streams/family-config.js';
 import { foldState } from '../../src/streams/fold-state.js';
 import { kv } from '../support/state.js';
+import { batchMaker, del, namesRender, put, testScheduler } from '../support/marbles.js';
 
-const scheduler = () => new TestScheduler((a, b) => expect(a).toEqual(b));
+const scheduler = testScheduler;
 const self = { ip: '10.0.0.1', ip6: 'fd00::1' };
-const render = (p: FamilyPlan): Buffer[] => [Buffer.from(p.sessions.map((s) => s.name).join(',') || '-')];
-let rev = 0;
-const batch = (...events: Array<Omit<EtcdEvent, 'revision'>>): EtcdBatch => {
-  rev++;
-  return { revision: rev, events: events.map((e) => ({ ...e, revision: rev }) as EtcdEvent) };
-};
-const put = (suffix: string, value: unknown) => ({ type: 'put' as const, ...kv(suffix, value) });
-const del = (suffix: string) => ({ type: 'delete' as const, key: kv(suffix, '').key });
-
+const render = namesRender;
+const batch = batchMaker();
 const B = {
   a: batch({ type: 'resync', kvs: [kv('/global/peer_v4/10.0.0.1', { ip: '10.0.0.1', as_num: 1 }), kv('/global/peer_v6/fd00::1', { ip: 'fd00::1', as_num: 1 })] } as never),
   b: batch(put('/host/n1/ip_addr_v4', '10.0.1.1')),

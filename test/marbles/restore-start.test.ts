@@ -6,8 +6,7 @@
  * says it is stale until etcd is reached.
  */
 import { map } from 'rxjs';
-import { TestScheduler } from 'rxjs/testing';
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { PREFIX } from '../../src/core/config.js';
 import type { EtcdBatch, HealthEvent, OutcomeEvent } from '../../src/core/events.js';
 import type { FamilyPlan } from '../../src/core/plan.js';
@@ -15,8 +14,9 @@ import { familyConfig } from '../../src/streams/family-config.js';
 import { foldState } from '../../src/streams/fold-state.js';
 import { opsStatus } from '../../src/streams/ops-status.js';
 import { kv, stateOf } from '../support/state.js';
+import { testScheduler } from '../support/marbles.js';
 
-const scheduler = () => new TestScheduler((a, b) => expect(a).toEqual(b));
+const scheduler = testScheduler;
 const self = { ip: '10.0.0.1' };
 const render = (p: FamilyPlan): Buffer[] => [Buffer.from(p.sessions.map((s) => s.name).join(',') || '-')];
 const restoredState = () =>

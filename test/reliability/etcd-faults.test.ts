@@ -13,10 +13,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PREFIX } from '../../src/core/config.js';
-import { MAIN, runAgent, stopAllAgents, type AgentProcess } from '../support/agent.js';
+import { freshRender as renderOnce, runAgent, stopAllAgents, type AgentProcess } from '../support/agent.js';
 import { currentRevision, etcdctl, startEtcd, startTcpProxy, type EtcdProcess, type TcpProxy } from '../support/etcd.js';
 import { killAllTracked, removeDir, tempDir, waitFor } from '../support/processes.js';
 import {
@@ -54,17 +53,11 @@ const agentEnv = (endpoints: string, dir: string): Record<string, string> => ({
   HTTP_LISTEN: 'off',
 });
 
-/** `routereflector render` into a fresh dir with the same environment: the reference config. */
-async function freshRender(env: Record<string, string>): Promise<{ v4: string; v6: string }> {
+/** The reference configs: `routereflector render` into a fresh dir with the same environment. */
+function freshRender(env: Record<string, string>): Promise<{ v4: string; v6: string }> {
   const out = tempDir('rr-rel-render');
   dirs.push(out);
-  const r = await execa(process.execPath, [MAIN, 'render', '--out', out], {
-    env: { PATH: `${process.env['PATH'] ?? ''}:/usr/sbin:/sbin`, ...env, CONFIG_DIR: out },
-    reject: false,
-    timeout: 30_000,
-  });
-  if (r.exitCode !== 0) throw new Error(`render failed: ${String(r.stderr)}`);
-  return { v4: readFileSync(join(out, 'bird.cfg'), 'utf8'), v6: readFileSync(join(out, 'bird6.cfg'), 'utf8') };
+  return renderOnce(env, out);
 }
 
 const peer = (ip: string): string => JSON.stringify({ ip, as_num: String(AS) });

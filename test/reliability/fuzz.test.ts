@@ -15,7 +15,6 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { Etcd3 } from 'etcd3';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -25,7 +24,7 @@ import { classifyKey, parseEntry } from '../../src/core/keyspace.js';
 import { derivePlan } from '../../src/core/plan.js';
 import { createRenderer } from '../support/render.js';
 import { foldBatch, createState } from '../../src/core/state.js';
-import { MAIN, runAgent, stopAllAgents } from '../support/agent.js';
+import { freshRender as renderOnce, runAgent, stopAllAgents } from '../support/agent.js';
 import { startEtcd, type EtcdProcess } from '../support/etcd.js';
 import { killAllTracked, removeDir, tempDir, waitFor } from '../support/processes.js';
 import { birdBins, requireDialect } from '../support/dialect.js';
@@ -214,16 +213,11 @@ describe('fuzzing the pure core', () => {
   }, 300_000);
 });
 
-async function freshRender(env: Record<string, string>): Promise<{ v4: string; v6: string }> {
+/** The reference configs: `routereflector render` into a fresh dir with the same environment. */
+function freshRender(env: Record<string, string>): Promise<{ v4: string; v6: string }> {
   const out = tempDir('rr-rel-fz-ref');
   dirs.push(out);
-  const r = await execa(process.execPath, [MAIN, 'render', '--out', out], {
-    env: { PATH: `${process.env['PATH'] ?? ''}:/usr/sbin:/sbin`, ...env, CONFIG_DIR: out },
-    reject: false,
-    timeout: 30_000,
-  });
-  if (r.exitCode !== 0) throw new Error(`render failed: ${String(r.stderr)}`);
-  return { v4: readFileSync(join(out, 'bird.cfg'), 'utf8'), v6: readFileSync(join(out, 'bird6.cfg'), 'utf8') };
+  return renderOnce(env, out);
 }
 
 async function liveAgent(): Promise<{ etcd: EtcdProcess; client: Etcd3; dir: string; env: Record<string, string> }> {

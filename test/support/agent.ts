@@ -2,9 +2,11 @@
  * The built agent (`node dist/src/main.js`) as a child process of a test,
  * with its JSON log lines collected for assertions.
  */
+import { readFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
 import { waitFor } from './processes.js';
 
 export const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'src', 'main.js');
@@ -75,4 +77,15 @@ export function runAgent(env: Record<string, string>, args: string[] = ['run']):
 
 export async function stopAllAgents(): Promise<void> {
   await Promise.all([...running].map((a) => a.stop()));
+}
+
+/** `routereflector render --out DIR` with `env` (CONFIG_DIR=DIR): what a fresh agent would write, the reference a live one is compared with. */
+export async function freshRender(env: Record<string, string>, out: string): Promise<{ v4: string; v6: string }> {
+  const r = await execa(process.execPath, [MAIN, 'render', '--out', out], {
+    env: { PATH: `${process.env['PATH'] ?? ''}:/usr/sbin:/sbin`, ...env, CONFIG_DIR: out },
+    reject: false,
+    timeout: 30_000,
+  });
+  if (r.exitCode !== 0) throw new Error(`render failed: ${String(r.stderr)}`);
+  return { v4: readFileSync(join(out, 'bird.cfg'), 'utf8'), v6: readFileSync(join(out, 'bird6.cfg'), 'utf8') };
 }

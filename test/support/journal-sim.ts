@@ -95,8 +95,7 @@ export function simRun(file: string, configDir: string, o: { restored?: Restored
   };
 }
 
-export const put = (suffix: string, value: unknown) => ({ type: 'put' as const, ...kv(suffix, value) });
-export const del = (suffix: string) => ({ type: 'delete' as const, key: kv(suffix, '').key });
+export { del, put } from './marbles.js';
 
 /** The keyspace of a small fabric: this RR in a mesh with one other, `nodes` clients. */
 export function fabric(nodes: number): Array<{ key: string; value: string }> {
