@@ -12,6 +12,8 @@ import { createServer, type Server, type Socket, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tieSockets } from './socket-pair.js';
+import { untilEtcdHealthy } from '../../bench/lib/etcd.mjs';
+import { freePort as sharedFreePort } from '../../bench/lib/processes.mjs';
 
 const ETCD_BIN = process.env['ETCD_BIN'] ?? 'etcd';
 const ETCDCTL_BIN = process.env['ETCDCTL_BIN'] ?? 'etcdctl';
@@ -33,26 +35,9 @@ function installExitHook(): void {
   });
 }
 
-/** A free TCP port on loopback: bind port 0, read it, release it. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      if (addr === null || typeof addr === 'string') {
-        srv.close();
-        reject(new Error('could not read bound port'));
-        return;
-      }
-      const port = addr.port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** A free TCP port on loopback: bind port 0, read it, release it (the bench's own, bench/lib/processes.mjs). */
+export const freePort: () => Promise<number> = sharedFreePort;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export interface EtcdProcess {
   /** Client URL, e.g. http://127.0.0.1:40123 */
@@ -79,23 +64,9 @@ function waitExit(child: ChildProcess): Promise<void> {
 }
 
 async function waitHealthy(endpoint: string, child: ChildProcess, logFile: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`etcd exited early (code ${child.exitCode}, signal ${child.signalCode}); see ${logFile}`);
-    }
-    try {
-      const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1000) });
-      if (res.ok) {
-        const body = (await res.json()) as { health?: string };
-        if (body.health === 'true') return;
-      }
-    } catch {
-      /* not yet */
-    }
-    await sleep(50);
-  }
-  throw new Error(`etcd at ${endpoint} not healthy after 15 s; see ${logFile}`);
+  const health = await untilEtcdHealthy(endpoint, { timeoutMs: 15_000, stopped: () => child.exitCode !== null || child.signalCode !== null });
+  if (health === 'exited') throw new Error(`etcd exited early (code ${child.exitCode}, signal ${child.signalCode}); see ${logFile}`);
+  if (health === 'timeout') throw new Error(`etcd at ${endpoint} not healthy after 15 s; see ${logFile}`);
 }
 
 export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdProcess> {
