@@ -30,5 +30,5 @@ apt-get clean
 rm -rf /var/lib/apt/lists/*
 if [ -n "${remove_policy:-}" ]; then rm -f /usr/sbin/policy-rc.d; fi
 
-# The directories DESIGN §4 defaults to (volumes in the image).
+# The directories the runtime contract defaults to (docs/architecture.md; volumes in the image).
 mkdir -p /config /sockets

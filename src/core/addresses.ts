@@ -1,5 +1,5 @@
 /**
- * Address, AS number and cluster id validation (DESIGN §2). Every value from
+ * Address, AS number and cluster id validation (docs/architecture.md, The keyspace). Every value from
  * etcd or the environment goes through here before it can reach a config:
  * what comes out is a canonical token that cannot carry BIRD syntax.
  */

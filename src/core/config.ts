@@ -1,5 +1,5 @@
 /**
- * The runtime contract (DESIGN §4): every environment variable parsed and
+ * The runtime contract (docs/architecture.md): every environment variable parsed and
  * validated once, at start-up. A bad value is a ConfigError that names the
  * variable and the value; the CLI turns it into a message and exit code 2.
  */

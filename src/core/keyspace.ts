@@ -1,5 +1,5 @@
 /**
- * The Calico keyspace (DESIGN §2): which keys matter, and what their values
+ * The Calico keyspace (docs/architecture.md, The keyspace): which keys matter, and what their values
  * mean once validated. `parseEntry` is the single gate between etcd text and
  * the state; an entry it rejects carries the reason, naming nothing but data.
  */
@@ -16,7 +16,6 @@ export type Entry =
   | { readonly kind: 'hostPeer'; readonly family: Family; readonly node: string; readonly ip: string; readonly as: number }
   | { readonly kind: 'rr'; readonly family: Family; readonly ip: string; readonly clusterId?: string };
 
-export type EntryKind = Entry['kind'];
 
 /** What a key is, before its value is read. */
 export type KeyClass =

@@ -1,5 +1,5 @@
 /**
- * The agent's state: a fold of etcd events (DESIGN §3). Each event costs time
+ * The agent's state: a fold of etcd events (docs/architecture.md, step 2). Each event costs time
  * proportional to the keys it touches: the state is indexed so that neither a
  * put nor a delete scans the keyspace, an unchanged value is not re-parsed,
  * and a resync only re-parses the keys whose value differs.

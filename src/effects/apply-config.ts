@@ -82,7 +82,7 @@ export async function* installSteps(
 }
 
 /** Returns a function that applies one request and yields its outcomes. */
-export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGenerator<OutcomeEvent> {
+function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGenerator<OutcomeEvent> {
   /** What the installed file holds: read once from disk, then the parts this applier installed. */
   let installed: Buffer | ConfigBytes | undefined;
   const outcome = (

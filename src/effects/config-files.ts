@@ -10,7 +10,7 @@ import { byteLength, joinBytes, type ConfigBytes } from '../core/config-bytes.js
 import { CONFIG_FILE } from '../core/render.js';
 
 export const configPath = (dir: string, family: Family): string => join(dir, CONFIG_FILE[family]);
-export const stagePath = (dir: string, family: Family): string => join(dir, `.${CONFIG_FILE[family]}.stage`);
+const stagePath = (dir: string, family: Family): string => join(dir, `.${CONFIG_FILE[family]}.stage`);
 
 /** A config's bytes: text is ASCII (render refuses anything else), so single-byte encoding is a plain copy. */
 const partsOf = (config: ConfigBytes | Buffer | string): ConfigBytes =>
@@ -84,9 +84,3 @@ export async function readInstalled(dir: string, family: Family): Promise<Buffer
   }
 }
 
-/** Write a config directly (the one-shot `render` command, after its own check). */
-export async function writeConfig(dir: string, family: Family, config: ConfigBytes | Buffer | string): Promise<string> {
-  await writeStage(dir, family, config);
-  await installStage(dir, family);
-  return configPath(dir, family);
-}

@@ -1,5 +1,5 @@
 /**
- * The etcd source (DESIGN §3): everything under a prefix as one `resync`
+ * The etcd source (docs/architecture.md, step 1): everything under a prefix as one `resync`
  * batch at revision R, then every change from R+1 on, one batch per watch
  * response, never lost and never delivered twice, across disconnects. When
  * the revision to resume from was compacted, etcd's revision went

@@ -9,7 +9,7 @@ import { s6Probes } from './s6-health.js';
  * take up to 2 s (at least the interval) before the daemon counts as down:
  * a busy BIRD or a loaded machine answers late, and that is not an outage.
  */
-export function probeDaemon(socket: string, intervalMs: number): Observable<Probe> {
+function probeDaemon(socket: string, intervalMs: number): Observable<Probe> {
   const timeoutMs = Math.max(intervalMs, 2000);
   return every(intervalMs, () => probeSocket(socket, timeoutMs));
 }

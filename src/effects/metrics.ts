@@ -203,5 +203,3 @@ export function createMetrics(prefix: string) {
     },
   };
 }
-
-export type Metrics = ReturnType<typeof createMetrics>;

@@ -3,7 +3,7 @@ import type { Observable, Subscription } from 'rxjs';
 import type { Log } from './logger.js';
 
 /** s6 readiness: write a newline to the notification fd, then close it. Returns an error text on failure. */
-export function notifyReady(fd: number): string | undefined {
+function notifyReady(fd: number): string | undefined {
   try {
     writeSync(fd, '\n');
     closeSync(fd);

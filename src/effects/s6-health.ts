@@ -45,7 +45,7 @@ export interface S6ProbeOptions {
  * The events s6-supervise writes for `service` in `scandir`, one character
  * each, starting with a `u` once subscribed (see below). Never completes.
  */
-export function s6Events(scandir: string, service: string, retryMs = 1000): Observable<string> {
+function s6Events(scandir: string, service: string, retryMs = 1000): Observable<string> {
   const eventDir = join(scandir, service, 'event');
   return new Observable<string>((subscriber) => {
     let closed = false;
@@ -138,7 +138,7 @@ export function s6Probes(scandir: string | undefined, service: string, socket: s
  * `ftrigw_notifyb_nosig`): `ftrig1:@` + 24 hex digits (a TAI64N stamp) + `:`
  * + 6 characters; anything else in the directory is ignored.
  */
-export function fifoName(now: Date = new Date()): string {
+function fifoName(now: Date = new Date()): string {
   const ms = BigInt(now.getTime());
   const secs = (1n << 62n) + 10n + ms / 1000n;
   const nanos = (ms % 1000n) * 1_000_000n;

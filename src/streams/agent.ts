@@ -44,7 +44,7 @@ import { healthTransitions } from './health-transitions.js';
 import { opsStatus } from './ops-status.js';
 
 /** Backoff for apply runs that failed for a reason worth retrying (I/O, timeouts). */
-export const APPLY_RETRY = { initialMs: 500, maxMs: 30_000 };
+const APPLY_RETRY = { initialMs: 500, maxMs: 30_000 };
 
 export interface AgentSources {
   /** The etcd driver: the snapshot and every change as batches, and the connection status. */

@@ -17,7 +17,7 @@ export interface UpWait {
  * each one that does not (a failed probe counts as not up), as long as
  * `maxWaitMs` has not passed when it ends; empty when the time is up.
  */
-export function untilUp(probe: () => ObservableInput<Probe>, o: UpWait, scheduler: SchedulerLike = asyncScheduler): Observable<Probe> {
+function untilUp(probe: () => ObservableInput<Probe>, o: UpWait, scheduler: SchedulerLike = asyncScheduler): Observable<Probe> {
   return defer(() => {
     const deadline = scheduler.now() + o.maxWaitMs;
     return defer(() => from(probe())).pipe(

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeConfig } from '../../src/effects/config-files.js';
+import { writeConfig } from '../support/config-files.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rr-files-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
