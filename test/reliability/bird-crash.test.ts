@@ -97,7 +97,7 @@ function crashSuite(d: Dialect): void {
     for (const family of ['v4', 'v6'] as const) {
       const svc = family === 'v4' ? 'bird' : 'bird6';
       it(`SIGKILL ${svc} ${CRASHES} times: s6 restarts it, the latest config is applied, sessions come back`, async () => {
-        const T = `${svc} SIGKILL under s6`;
+        const T = `${svc} SIGKILL under s6 (${dialectName(d)})`;
         const t1 = tree!;
         const node = nodes[family]!;
         const restart: number[] = [];
@@ -129,10 +129,15 @@ function crashSuite(d: Dialect): void {
           });
           applied.push(Date.now() - t0);
           // BIRD may start on the new file already; the agent still re-applies the latest config to the new instance.
-          await waitFor(() => agentLines(t1).slice(mark).some((l) => l['msg'] === 'reload ok' && l['family'] === family), {
-            what: `agent reloaded the new ${svc}`,
-            timeoutMs: 15_000,
-          });
+          try {
+            await waitFor(() => agentLines(t1).slice(mark).some((l) => l['msg'] === 'reload ok' && l['family'] === family), {
+              what: `agent reloaded the new ${svc}`,
+              timeoutMs: 15_000,
+            });
+          } catch (e) {
+            const tail = t1.lines().slice(-60).join('\n  ');
+            throw new Error(`${(e as Error).message}\ntree output since the kill (last 60 lines):\n  ${tail}`);
+          }
           await waitEstablished(node.socket, peerName(family === 'v4' ? RR : RR6), family, 60_000);
           session.push(Date.now() - t0);
           console.log(`[detail] ${svc} crash ${k + 1}: pid ${before.pid} -> ${after.pid}; restarted ${restart[k]} ms, latest config applied ${applied[k]} ms, session Established ${session[k]} ms`);

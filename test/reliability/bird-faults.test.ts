@@ -61,10 +61,12 @@ async function rrIn(dir: string, env: Record<string, string> = {}, withBird6 = f
   return rr;
 }
 
-for (const d of reliabilityDialects()) {
+for (const [k, d] of reliabilityDialects().entries()) {
+  /** Each dialect's run writes its own clients (one lab and keyspace for all runs: a repeated put changes nothing). */
+  const c = k * 20;
   describe(`fault 6: a config the check rejects (${dialectName(d)})`, () => {
     it('keeps the running config, logs BIRD\'s message, applies the next good state', async () => {
-      const T = 'check rejects';
+      const T = `check rejects (${dialectName(d)})`;
       const dir = tempDir('rr-rel-chk');
       dirs.push(dir);
       const bird = birdBins(d).v4;
@@ -83,7 +85,7 @@ for (const d of reliabilityDialects()) {
         const protosBefore = await birdc(rr.bird.socket, 'show protocols');
         const mark = rr.agent.lines.length;
         writeFileSync(marker, '');
-        const bad = await addClient(40);
+        const bad = await addClient(40 + c);
         const failed = await rr.agent.waitForLine((l) => l.step === 'check' && l.ok === false, 'check failure logged', { from: mark });
         expect(failed.level).toBe('error');
         expect(failed.msg).toBe('check failed');
@@ -99,7 +101,7 @@ for (const d of reliabilityDialects()) {
         rmSync(marker);
         const mark2 = rr.agent.lines.length;
         const t0 = Date.now();
-        const good = await addClient(41);
+        const good = await addClient(41 + c);
         const ok = await rr.agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v4', 'next good state applied', { from: mark2 });
         figure(T, 'next good change written to BIRD reloaded', t(ok) - t0, 'ms');
         const protos = await birdc(rr.bird.socket, 'show protocols');
@@ -189,10 +191,12 @@ describe('fault 7: disk full and read-only CONFIG_DIR', () => {
   }, 120_000);
 });
 
-for (const d of reliabilityDialects()) {
+for (const [k, d] of reliabilityDialects().entries()) {
+  /** Each dialect's run writes its own clients (one lab and keyspace for all runs: a repeated put changes nothing). */
+  const c = k * 20;
   describe(`fault 8: a hung BIRD and a slow configure (${dialectName(d)})`, () => {
     it('a hung BIRD (SIGSTOP, its listen queue full): reload timed out and logged, the pipeline goes on, applied once BIRD answers', async () => {
-      const T = 'hung BIRD';
+      const T = `hung BIRD (${dialectName(d)})`;
       const dir = tempDir('rr-rel-hung');
       dirs.push(dir);
       const rr = await rrIn(dir, { COMMAND_TIMEOUT_MS: '1000' }, true, d);
@@ -204,7 +208,7 @@ for (const d of reliabilityDialects()) {
         // A BIRD that hangs for long has its listen queue (8) full of connections that timed out; then a
         // connect fails at once (EAGAIN). Fill it now: that must read as "hung" (retried), not "not running".
         for (let i = 0; i < 12; i++) held.push(createConnection({ path: rr.bird.socket }).on('error', () => undefined));
-        const ipA = await addClient(44);
+        const ipA = await addClient(44 + c);
         const timedOut = await rr.agent.waitForLine(
           (l) => l.step === 'reload' && l.family === 'v4' && l.ok === false && /timed out/.test(String(l.message)),
           'reload timeout logged',
@@ -214,15 +218,16 @@ for (const d of reliabilityDialects()) {
         figure(T, 'reload abandoned after', Number(timedOut.durationMs), 'ms (COMMAND_TIMEOUT_MS=1000)');
         // Not stalled: a later v4 change is written, checked and installed; BIRD6 is reloaded for a v6 change.
         const t0 = Date.now();
-        const ipB = await addClient(45);
+        const ipB = await addClient(45 + c);
         await waitFor(() => readFileSync(join(dir, 'bird.cfg'), 'utf8').includes(`neighbor ${ipB} as`), { what: 'B on disk', timeoutMs: 15_000, intervalMs: 20 });
         figure(T, 'next v4 change on disk while BIRD hangs', Date.now() - t0, 'ms');
         const t6 = Date.now();
         const mark6 = rr.agent.lines.length;
-        await put('/host/n1/ip_addr_v6', 'fd77::11');
-        await put(`/host/n1/peer_v6/${RR6}`, { ip: RR6, as_num: AS });
+        const v6 = `fd77::${60 + c}`;
+        await put(`/host/v6c${k}/ip_addr_v6`, v6);
+        await put(`/host/v6c${k}/peer_v6/${RR6}`, { ip: RR6, as_num: AS });
         const r6 = await rr.agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v6', 'bird6 reloaded', { from: mark6, timeoutMs: 15_000 });
-        expect(readFileSync(join(dir, 'bird6.cfg'), 'utf8')).toContain('neighbor fd77::11 as');
+        expect(readFileSync(join(dir, 'bird6.cfg'), 'utf8')).toContain(`neighbor ${v6} as`);
         figure(T, 'v6 change reloaded into BIRD6 while BIRD hangs', t(r6) - t6, 'ms');
         await sleep(1000);
         // Logged at error level and retried (a hung daemon will not "come up" again to trigger it).
@@ -254,7 +259,7 @@ for (const d of reliabilityDialects()) {
     }, 120_000);
 
     it('a slow configure (BIRD greets, the reply never ends): timed out, retried with backoff, applied when it answers again', async () => {
-      const T = 'slow configure';
+      const T = `slow configure (${dialectName(d)})`;
       const dir = tempDir('rr-rel-slow');
       dirs.push(dir);
       // The agent talks to BIRD through a proxy that, while told to, swallows the reply to `configure`.
@@ -263,7 +268,7 @@ for (const d of reliabilityDialects()) {
       try {
         proxy.holdConfigure = true;
         const mark = rr.agent.lines.length;
-        const ip = await addClient(46);
+        const ip = await addClient(46 + c);
         await waitFor(() => since(rr.agent.lines, mark, (l) => l.msg === 'reload failed').length >= 5, { what: '5 reload timeouts', timeoutMs: 40_000 });
         const fails = since(rr.agent.lines, mark, (l) => l.msg === 'reload failed');
         expect(fails[0]!.level).toBe('error');
