@@ -23,8 +23,9 @@ compare every generation with the sha256 the agent journaled. Rotated files
   --out DIR   write each generation as DIR/<run>/bird.cfg.<generation> (and
               bird6.cfg.<generation>), and the newest as DIR/bird.cfg, DIR/bird6.cfg
   --json      print the generations as JSON
-  --dialect D the BIRD dialect the agent rendered for (bird1: BIRD 1.6, the
-              default; bird2: BIRD 2.x; bird3: BIRD 3.x)
+  --dialect D the BIRD dialect the agent rendered for (bird1: BIRD 1.6;
+              bird2: BIRD 2.x; bird3: BIRD 3.x, which has BIRD 2's syntax);
+              default: the one whose configs match the journaled sha256s
 
 exit codes: 0 every generation reproduced, 1 a difference or an unreadable journal, 2 bad usage`;
 
@@ -56,13 +57,19 @@ export const replayCommand: Command = {
   summary: 'replay JOURNAL [--out DIR]: rebuild the configs from an event journal',
   usage: USAGE,
   async run(args) {
-    const { values, positionals } = parse(args, { out: { type: 'string' }, json: { type: 'boolean', default: false }, dialect: { type: 'string', default: 'bird1' } }, true);
-    const dialect = values.dialect as Dialect;
-    if (!DIALECTS.includes(dialect)) throw new UsageError(`--dialect must be one of ${DIALECTS.join(', ')}, not ${JSON.stringify(values.dialect)}`);
+    const { values, positionals } = parse(args, { out: { type: 'string' }, json: { type: 'boolean', default: false }, dialect: { type: 'string' } }, true);
+    const given = values.dialect as Dialect | undefined;
+    if (given !== undefined && !DIALECTS.includes(given)) throw new UsageError(`--dialect must be one of ${DIALECTS.join(', ')}, not ${JSON.stringify(given)}`);
     if (positionals.length !== 1) throw new UsageError(`replay: one journal file expected\n${USAGE}`);
     const file = positionals[0] ?? '';
     const { records, files, problems: read } = readJournal(file);
-    const replayed = replayJournal(records, loadRenderer({ v4: dialect, v6: dialect }));
+    // Without --dialect: each template set in turn (BIRD 3 renders as BIRD 2), keeping the one that
+    // reproduces the most journaled generations (ties: the first, BIRD 1.6).
+    const tried = (given !== undefined ? [given] : (['bird1', 'bird2'] as const)).map((d) => {
+      const r = replayJournal(records, loadRenderer({ v4: d, v6: d }));
+      return { dialect: d, replayed: r, matches: r.configs.filter((c) => c.journaled === c.sha256).length };
+    });
+    const { dialect, replayed } = tried.reduce((a, b) => (b.matches > a.matches ? b : a));
     const result = { ...replayed, problems: [...read, ...replayed.problems] };
     if (values.out !== undefined) {
       const out = values.out;
@@ -79,13 +86,13 @@ export const replayCommand: Command = {
     if (values.json) {
       process.stdout.write(
         JSON.stringify(
-          { files, runs: result.runs, problems: result.problems, configs: result.configs.map(({ bytes: _b, ...c }) => ({ ...c, verified: c.journaled === c.sha256 })) },
+          { files, dialect, runs: result.runs, problems: result.problems, configs: result.configs.map(({ bytes: _b, ...c }) => ({ ...c, verified: c.journaled === c.sha256 })) },
           null,
           2,
         ) + '\n',
       );
     } else {
-      process.stdout.write(`journal: ${files.join(', ')}: ${records.length} records, ${result.runs.length} run(s)\n`);
+      process.stdout.write(`journal: ${files.join(', ')}: ${records.length} records, ${result.runs.length} run(s), rendered as ${dialect === 'bird1' ? 'BIRD 1.6' : 'BIRD 2/3'} (${dialect})\n`);
       process.stdout.write(
         table(
           ['RUN', 'FAMILY', 'GENERATION', 'REVISION', 'SHA256', 'MATCHES AGENT'],

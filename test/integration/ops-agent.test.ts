@@ -92,6 +92,16 @@ describe('ops endpoints, CLI and journal against a running agent', () => {
     expect(warned[0]).toMatchObject({ level: 'warn', BIRDC_BIN: '/usr/local/bin/my-birdc' });
   });
 
+  it('names the BIRD of each family once: in the log, /status and routereflector_bird_info', async () => {
+    const logged = agent.lines.filter((l) => l.msg === 'BIRD');
+    expect(logged.map((l) => [l.family, l.version, l.dialect])).toEqual([['v4', '1.6.8', 'bird1'], ['v6', '1.6.8', 'bird1']]);
+    const status = JSON.parse((await get('/status')).body) as { bird: Record<string, unknown> };
+    expect(status.bird).toEqual({ v4: { bin: 'bird', version: '1.6.8', dialect: 'bird1' }, v6: { bin: 'bird6', version: '1.6.8', dialect: 'bird1' } });
+    const m = await metrics();
+    expect(m.get('routereflector_bird_info{family="v4",version="1.6.8",dialect="bird1"}')).toBe(1);
+    expect(m.get('routereflector_bird_info{family="v6",version="1.6.8",dialect="bird1"}')).toBe(1);
+  });
+
   it('/readyz goes from 503 (BIRD not running the plan) to 200; /livez is 200', async () => {
     expect(readyBeforeBird.code).toBe(503);
     expect(readyBeforeBird.body).toMatch(/^not ready: .*bird: runs no config of this agent, current is 1/);
@@ -226,7 +236,8 @@ describe('ops endpoints, CLI and journal against a running agent', () => {
     await waitFor(async () => (await get('/livez')).code === 503, { what: '/livez 503' });
     const live = await get('/livez');
     // One line naming the daemon (bird6's probe may time out too on a loaded machine).
-    expect(live.body).toMatch(/^not live: bird: control socket not answering \(\w+\)(;[^\n]*)?\n$/);
+    // The reason is the probe's: ECONNREFUSED, ENOENT, or "shutting down" when it caught BIRD stopping.
+    expect(live.body).toMatch(/^not live: bird: control socket not answering \([^)\n]+\)(;[^\n]*)?\n$/);
     expect((await get('/readyz')).code).toBe(503);
     expect((await metrics()).get('routereflector_daemon_up{family="v4"}')).toBe(0);
     const r = await cli(['status']);
