@@ -8,6 +8,7 @@ import { etcdConfigFromEnv, PREFIX } from '../core/config.js';
 import type { Family } from '../core/events.js';
 import { parseAnyAddress } from '../core/explain.js';
 import { classifyKey, parseEntry } from '../core/keyspace.js';
+import { keysFor, registration, rrPrefix } from '../core/registration.js';
 import { CommandFailed, parse, table, UsageError, withEtcd, type Command } from './common.js';
 
 const USAGE = `usage: routereflector rr add --ip ADDR [--cluster-id ID]
@@ -25,8 +26,6 @@ one family form a full iBGP mesh; the cluster id goes on their client sessions.
 etcd: ETCD_ENDPOINTS | ETCD_AUTHORITY + ETCD_SCHEME, ETCD_CA_CERT_FILE, ETCD_CERT_FILE,
 ETCD_KEY_FILE, ETCD_USERNAME, ETCD_PASSWORD.
 exit codes: 0 done, 1 etcd failure or nothing to remove, 2 bad usage or input`;
-
-const rrPrefix = (f: Family): string => `${PREFIX}/rr_${f}/`;
 
 function address(raw: string | undefined): { family: Family; address: string } {
   if (raw === undefined) throw new UsageError('--ip is required');
@@ -52,12 +51,10 @@ export const rrCommand: Command = {
           if (!c.ok) throw new UsageError(`--cluster-id: ${c.reason}`);
           clusterId = c.value;
         }
-        const key = `${rrPrefix(a.family)}${a.address}`;
-        const value = JSON.stringify({ ip: a.address, cluster_id: clusterId });
         // The agent's own gate, as a last check.
-        const cls = classifyKey(PREFIX, key);
-        const checked = cls && parseEntry(cls, value);
-        if (!checked || !checked.ok) throw new UsageError(`refusing to write ${key}: ${checked ? checked.reason : 'not a route reflector key'}`);
+        const reg = registration(a.family, a.address, clusterId);
+        if (!reg.ok) throw new UsageError(reg.reason);
+        const { key, value } = reg.value;
         const cfg = etcdConfigFromEnv(env);
         await withEtcd(cfg, async (client) => {
           await client.put(key).value(value).exec();
@@ -71,10 +68,7 @@ export const rrCommand: Command = {
         const cfg = etcdConfigFromEnv(env);
         const removed = await withEtcd(cfg, async (client) => {
           // Also keys that spell the address differently (fd00:0::1 for fd00::1).
-          const keys = (await client.getAll().prefix(rrPrefix(a.family)).keys()).filter((k) => {
-            const b = parseAnyAddress(k.slice(rrPrefix(a.family).length));
-            return b?.address === a.address;
-          });
+          const keys = keysFor(a.family, a.address, await client.getAll().prefix(rrPrefix(a.family)).keys());
           for (const k of keys) await client.delete().key(k).exec();
           return keys;
         });

@@ -4,7 +4,7 @@
  * variable and the value; the CLI turns it into a message and exit code 2.
  */
 import { join } from 'node:path';
-import { parseIPv4, parseIPv6 } from './addresses.js';
+import { parseClusterId, parseIPv4, parseIPv6 } from './addresses.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -57,6 +57,8 @@ export interface AgentConfig {
   readonly journalFiles: number;
   /** How often BGP session states are read with `birdc show protocols` for /metrics. */
   readonly sessionPollMs: number;
+  /** Self-registration (RR_CLUSTER_ID): the canonical cluster id this RR registers itself with under rr_v4/rr_v6 when absent. */
+  readonly rrClusterId?: string;
 }
 
 export interface HttpListen {
@@ -236,6 +238,9 @@ export function configFromEnv(env: Env): AgentConfig {
   const configDir = present(env, 'CONFIG_DIR') ?? '/config';
   const journalRaw = present(env, 'JOURNAL_FILE');
   const journalFile = journalRaw === undefined ? join(configDir, 'journal', 'journal.jsonl') : /^(off|none|0|false|no)$/i.test(journalRaw) ? undefined : journalRaw;
+  const clusterRaw = present(env, 'RR_CLUSTER_ID');
+  const cluster = clusterRaw === undefined ? undefined : parseClusterId(clusterRaw);
+  if (clusterRaw !== undefined && cluster !== undefined && !cluster.ok) throw bad('RR_CLUSTER_ID', clusterRaw, cluster.reason);
   return {
     ip: ip.value,
     ip6,
@@ -256,5 +261,6 @@ export function configFromEnv(env: Env): AgentConfig {
     journalMaxBytes: integer(env, 'JOURNAL_MAX_BYTES', 64 * 1024 * 1024, 4096, 2 ** 40),
     journalFiles: integer(env, 'JOURNAL_FILES', 3, 1, 100),
     sessionPollMs: integer(env, 'SESSION_POLL_MS', 10_000, 100, 3_600_000),
+    ...(cluster?.ok ? { rrClusterId: cluster.value } : {}),
   };
 }
