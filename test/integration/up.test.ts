@@ -14,7 +14,7 @@
  * they use (10.0.0.5) is the lab node's address: no BIRD is ever configured
  * towards an address outside the namespaces this test made.
  */
-import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -76,6 +76,9 @@ beforeAll(async () => {
     cpSync(join(REPO, entry), join(checkout, entry), { recursive: true, preserveTimestamps: true });
   }
   symlinkSync(join(REPO, 'node_modules'), join(checkout, 'node_modules'));
+  // up's install step runs `npm ci` when package-lock.json is newer than node_modules: never into this
+  // checkout's shared node_modules (other tests run from it); it is the one installed for these sources.
+  utimesSync(join(checkout, 'package-lock.json'), 0, 0);
   mkdirSync(join(checkout, '.state'));
   upLog = join(checkout, '.state', 'up-terminal.log');
   // A node of the fabric, client of the RR (the AS `up` prints: the default 64511).

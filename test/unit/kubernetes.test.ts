@@ -328,10 +328,12 @@ describe('deploy/kubernetes: one DaemonSet and one budget per cluster id', () =>
     expect(pdb.spec?.selector?.matchLabels).toEqual(podLabels);
     expect(pdb.spec?.maxUnavailable).toBe(1);
     expect(ds.spec?.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } });
+    expect(container(ds).env?.find((e) => e.name === 'RR_CLUSTER_ID')?.value).toBe(id);
+    expect(configFromEnv({ IP: '10.0.0.1', RR_CLUSTER_ID: id }).rrClusterId).toBe(id);
     expect(list.map(modelErrors).filter((e) => e !== '')).toEqual([]);
   }
 
-  it('cluster-1.0.0.1.yaml: names, pod labels, node selector and budget agree; at most one RR of it down', () => {
+  it('cluster-1.0.0.1.yaml: names, pod labels, node selector, RR_CLUSTER_ID and budget agree; at most one RR of it down', () => {
     check('cluster-1.0.0.1.yaml', readFileSync(join(DIR, 'cluster-1.0.0.1.yaml'), 'utf8'), '1.0.0.1');
   });
 
