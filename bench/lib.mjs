@@ -24,6 +24,7 @@ import { children } from './lib/processes.mjs';
 import { AGENT_MAIN, MiB, ROOT } from './lib/setup.mjs';
 import { loadHosts, startEtcd } from './lib/etcd.mjs';
 import { measureRun, r1 } from './lib/measure.mjs';
+import { shebangFlags } from './lib/tool.mjs';
 
 export { cpuMs, memory } from './lib/processes.mjs';
 export { AGENT_MAIN, ROOT } from './lib/setup.mjs';

@@ -9,7 +9,7 @@ import { AGENT_MAIN, RR_IP, RR_IP6, now } from './setup.mjs';
 // ---------------------------------------------------------------- the tool
 
 /** The node flags on the agent bin's `#!/usr/bin/env -S node ...` line. */
-function shebangFlags() {
+export function shebangFlags() {
   const first = readFileSync(AGENT_MAIN, 'utf8').split('\n', 1)[0] ?? '';
   const m = /^#!.*\bnode((?:\s+-\S+)*)\s*$/.exec(first);
   return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
