@@ -9,7 +9,9 @@
  */
 import { concatMap, distinctUntilChanged, interval, map, merge, take, timer } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import type { EtcdStatus } from '../../src/core/events.js';
+import type { EtcdBatch, EtcdStatus } from '../../src/core/events.js';
+import type { Restored } from '../../src/core/restore.js';
+import { kv, stateOf } from '../support/state.js';
 import { agentCycle, batchMaker, del, down, marbles, put, resync, up, type EventSpec } from '../support/marbles.js';
 
 const GLOBAL: Array<[string, unknown]> = [
@@ -168,6 +170,33 @@ describe('the agent', () => {
         expectObservable(c.requests.v4).toBe('a 199ms b', { a: 'c1', b: 'c2' });
         expectObservable(c.sinks.ready$).toBe('-(x|)', { x: undefined });
       });
+    });
+  });
+
+  it('started from the journal: ready at once, its configs kept with their generations, etcd folded into it, stale until etcd answers', () => {
+    marbles(({ cold, expectObservable, scheduler }) => {
+      const journal: Restored = {
+        kind: 'restored',
+        state: stateOf([kv('/global/peer_v4/10.0.0.1', { ip: '10.0.0.1', as_num: 1 }), kv('/host/n1/ip_addr_v4', '10.0.1.1')]),
+        revision: 1,
+        clusterId: 'c1',
+        from: { run: 'r', revision: 1 },
+        configs: { v4: { generation: 5, sha256: '' }, v6: { generation: 3, sha256: '' } },
+        stateAt: 'T',
+        lastWrittenAt: 'T',
+        folded: 1,
+      };
+      // The watch resumes at 100 (connected), then one change arrives: a second client.
+      const status = cold<EtcdStatus>('100ms c', { c: { kind: 'connected', revision: 1, resumeFrom: 2, clusterId: 'c1' } });
+      const batches = cold<EtcdBatch>('200ms x', { x: { revision: 2, events: [{ type: 'put', ...kv('/host/n2/ip_addr_v4', '10.0.1.2'), revision: 2 }] } });
+      const c = agentCycle({ scheduler, batches, status, journal, files: { v4: 'Node_10_0_1_1', v6: '-' } });
+      expectObservable(c.sinks.ready$).toBe('(x|)', { x: undefined });
+      expectObservable(c.requests.v4).toBe('a 199ms b', { a: 'c5', b: 'c6' });
+      expectObservable(c.requests.v6).toBe('a', { a: 'c3' });
+      // Nothing written for the restored configs; the change is.
+      expectObservable(c.installed.v4).toBe('201ms b', { b: 'Node_10_0_1_1,Node_10_0_1_2' });
+      expectObservable(c.installed.v6).toBe('');
+      expectObservable(c.status.pipe(map((s) => `${s.source}${s.stale ? ' stale' : ''}`), distinctUntilChanged())).toBe('(ab) 96ms c', { a: 'none', b: 'journal stale', c: 'etcd' });
     });
   });
 

@@ -14,6 +14,7 @@ import type { JournalEntry } from '../../src/core/journal.js';
 import type { LogEntry } from '../../src/core/log-lines.js';
 import type { FamilyPlan } from '../../src/core/plan.js';
 import type { OpsStatus } from '../../src/core/readiness.js';
+import type { Restored } from '../../src/core/restore.js';
 import { agent, type AgentSinks } from '../../src/streams/agent.js';
 import { kv } from './state.js';
 
@@ -60,6 +61,9 @@ export interface CycleOptions {
   readonly runFrames?: number;
   /** The TestScheduler the agent's timers run on. */
   readonly scheduler: SchedulerLike;
+  /** The journal-restore source (a restart), and the config files it found installed. */
+  readonly journal?: Restored;
+  readonly files?: Partial<Record<Family, string>>;
 }
 
 export interface Cycle {
@@ -96,6 +100,7 @@ export function agentCycle(o: CycleOptions): Cycle {
         v6: probes.v6.pipe(map((p) => ((daemonUp.v6 = p.up), p))),
       },
       outcomes,
+      ...(o.journal !== undefined ? { journal: o.journal } : {}),
     },
     { scheduler: o.scheduler, config, render: namesRender },
   );
@@ -107,7 +112,7 @@ export function agentCycle(o: CycleOptions): Cycle {
   let connected = false;
 
   const driver = (f: Family) => {
-    let file: string | undefined;
+    let file: string | undefined = o.files?.[f];
     const outcome = (generation: number, step: OutcomeEvent['step'], ok: boolean, extra: Partial<OutcomeEvent> = {}): OutcomeEvent => ({
       type: 'outcome', family: f, generation, step, ok, durationMs: 0, ...extra,
     });
