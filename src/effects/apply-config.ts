@@ -63,12 +63,11 @@ export async function* installSteps(
   yield { step: 'write', ok: true, durationMs: performance.now() - t0, message: stage, retryable: false };
   if (o.checkBin !== undefined) {
     const check = await birdCheck({ bird: o.checkBin, file: stage, timeoutMs: o.timeoutMs });
+    // Discarded before the verdict is yielded: a consumer that stops at a failed step never resumes this generator.
+    if (!check.ok) await discardStage(o.dir, o.family).catch(() => undefined);
     // A verdict on the config is final; a check that could not run (timeout, no binary) is retried.
     yield { step: 'check', ok: check.ok, durationMs: check.durationMs, message: check.message, retryable: !check.ok && check.noVerdict === true };
-    if (!check.ok) {
-      await discardStage(o.dir, o.family).catch(() => undefined);
-      return;
-    }
+    if (!check.ok) return;
   }
   t0 = performance.now();
   try {

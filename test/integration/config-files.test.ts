@@ -1,7 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { installSteps } from '../../src/effects/apply-config.js';
 import { writeConfig } from '../support/config-files.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rr-files-'));
@@ -18,5 +19,19 @@ describe('config files', () => {
   it('writes text and single buffers too (the render command, tests)', async () => {
     const path = await writeConfig(dir, 'v6', 'router id 1.2.3.4;\n');
     expect(readFileSync(path, 'latin1')).toBe('router id 1.2.3.4;\n');
+  });
+
+  it("a config BIRD's check rejects: its stage file is gone by the time the verdict is handed over (a consumer stops at the failed step)", async () => {
+    const d = mkdtempSync(join(dir, 'chk-'));
+    const steps: string[] = [];
+    for await (const s of installSteps({ dir: d, family: 'v4', checkBin: '/usr/sbin/bird', timeoutMs: 10_000 }, [Buffer.from('protocol bogus { }\n')])) {
+      steps.push(`${s.step} ${s.ok}`);
+      if (!s.ok) {
+        expect(existsSync(join(d, '.bird.cfg.stage'))).toBe(false);
+        break;
+      }
+    }
+    expect(steps).toEqual(['write true', 'check false']);
+    expect(existsSync(join(d, 'bird.cfg'))).toBe(false);
   });
 });
