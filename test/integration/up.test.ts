@@ -145,6 +145,15 @@ describe('npm run up, then the printed commands in a second shell', () => {
     ]);
   }, 120_000);
 
+  it("the README's quick start shows the commands up prints", () => {
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    const quick = readme.slice(readme.indexOf('## Quick start'), readme.indexOf('## Running it'));
+    const shown = [...quick.matchAll(/^(npm run rr -- [^#\n]*?)\s*(#.*)?$/gm)].map((m) => m[1]!);
+    const anyAddress = (c: string): string => c.replace(/\b\d+\.\d+\.\d+\.\d+\b/g, 'ADDR');
+    expect(shown.length).toBeGreaterThanOrEqual(3);
+    expect(shown.map(anyAddress).filter((c) => !printedCommands(upOut()).map(anyAddress).includes(c))).toEqual([]);
+  });
+
   it('every printed command works as printed in a second shell; the node session comes up', async () => {
     const cmds = printedCommands(upOut()).map((c) => c.replaceAll(EXAMPLE_NODE, NODE));
     const results = new Map<string, Awaited<ReturnType<typeof secondShell>>>();
