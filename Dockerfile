@@ -5,7 +5,7 @@
 #
 #   docker build -t routereflector .
 #   docker run -d --net=host --cap-drop ALL --cap-add NET_BIND_SERVICE \
-#     --read-only --tmpfs /run/routereflector:uid=65532,gid=65532 \
+#     --read-only \
 #     -e IP=10.0.0.1 -e ETCD_ENDPOINTS=http://etcd:2379 routereflector
 #
 # Everything runs as the user routereflector (65532); the only capability is
@@ -48,7 +48,7 @@ ENV CONFIG_DIR=/config \
     LOG_LEVEL=info
 # Written at run time, and nothing else (the root filesystem can be
 # read-only): configs and journal, control sockets, the s6 scan directory.
-VOLUME ["/config", "/sockets"]
+VOLUME ["/config", "/sockets", "/run/routereflector"]
 
 # Healthy when the agent is up and has installed both configs (s6 readiness),
 # its /readyz says so, and both daemons answer on their control sockets.

@@ -54,11 +54,15 @@ system() {
   node --version >/dev/null
 
   groupadd --system --gid "$RR_UID" routereflector
-  useradd --system --uid "$RR_UID" --gid "$RR_UID" --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin routereflector
-  # What the user writes (volumes of the image; with a read-only root
-  # filesystem these are the only writable paths): the configs and the
-  # journal, the control sockets, the s6 scan directory (image/boot).
-  install -d -m 0755 -o "$RR_UID" -g "$RR_UID" /config /sockets /run/routereflector
+  useradd --system -K SYS_UID_MAX="$RR_UID" --uid "$RR_UID" --gid "$RR_UID" --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin routereflector
+  # What the image writes (its VOLUMEs; with a read-only root filesystem the
+  # only writable paths): the configs and the journal, the control sockets,
+  # the s6 scan directory (image/boot). The user's; group 0 may write too, so
+  # that the image also runs as root without CAP_DAC_OVERRIDE (--user 0).
+  install -d -m 0770 -o "$RR_UID" -g 0 /config /sockets /run/routereflector
+  # Privilege escalation stays allowed for BIRD's file capability (no
+  # no_new_privs): then no set-user-ID or set-group-ID program may exist.
+  find / -xdev -type f -perm /6000 -exec chmod ug-s {} +
 }
 
 app() {

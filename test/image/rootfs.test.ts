@@ -1,45 +1,66 @@
 /**
- * The container image's steps without Docker (`npm run test:image`):
+ * The container image without Docker (`npm run test:image`), built and run
+ * as the Dockerfile says:
  *
- * 1. a Debian bookworm root filesystem (`debootstrap --variant=minbase`;
- *    cached as a tarball under .state/image-cache/ unless RR_IMAGE_FRESH=1),
- * 2. the very script the Dockerfile runs (`image/install.sh`), in a chroot,
- * 3. the app as the Dockerfile lays it out: /app/{dist,node_modules (production
- *    only),templates,s6,package.json}, `routereflector` on PATH, node in
- *    /usr/local/bin (the node:20-bookworm-slim layout, here the host's node),
- * 4. the s6 tree booted as PID 1 of a new PID namespace
- *    (`unshare --pid --fork --mount-proc chroot ROOT s6-svscan /app/s6`)
- *    inside a network namespace where a real etcd runs,
- * 5. checks: the three services up (agent ready), both BIRDs answer, the
- *    HEALTHCHECK script says healthy; SIGTERM to that PID 1 ends it with exit
- *    0 and leaves nothing running.
+ * 1. a Debian 13 (trixie) minbase root (`scripts/trixie-root.sh`, a copy of
+ *    the machine's cached debootstrap),
+ * 2. `image/install.sh system NODE_TGZ` in it (the pinned Node 24 tarball of
+ *    `scripts/image-node.sh`), the app laid out as the Dockerfile's COPY
+ *    steps do (/app/{package.json,node_modules (production only),dist,
+ *    templates,s6}), then `image/install.sh app`: the very script the
+ *    Dockerfile runs;
+ * 3. booted as a container runtime runs the image, from the Dockerfile's own
+ *    USER, ENV, VOLUME, ENTRYPOINT and HEALTHCHECK (test/support/image.ts):
+ *    in new mount and PID namespaces (ENTRYPOINT is PID 1, it becomes
+ *    s6-svscan), the root filesystem read-only with only the VOLUMEs
+ *    writable, the capability bounding set exactly image/capabilities
+ *    (`docker run --read-only --cap-drop ALL --cap-add ...`), in a network
+ *    namespace with a real etcd; a BIRD 1.6 client node in another namespace,
+ *    passive, so its session is a connection to the image's TCP 179;
+ * 4. twice: as the image's USER (BIRD's only privilege is the file capability
+ *    of /usr/sbin/bird), and as root with no_new_privs (`--user 0 --security-opt
+ *    no-new-privileges`, Kubernetes' allowPrivilegeEscalation: false), the
+ *    documented alternative;
+ * 5. checks: the session Established, every process's uid and capabilities
+ *    (only BIRD holds NET_BIND_SERVICE as the user), the HEALTHCHECK and
+ *    `routereflector status` as `docker exec` runs them, SIGTERM to PID 1
+ *    ends everything with exit 0.
  *
- * Needs root, debootstrap and a Debian mirror (DEBIAN_MIRROR, default
- * deb.debian.org). Skipped unless RR_IMAGE_TEST=1 (set by `npm run test:image`)
- * so that `npm test` stays fast.
+ * Needs root and the cached trixie root (or a Debian mirror). Skipped unless
+ * RR_IMAGE_TEST=1 (set by `npm run test:image`) so that `npm test` stays fast.
  */
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { birdc } from '../support/bird.js';
+import { birdc, startBird, type BirdHandle } from '../support/bird.js';
+import { imageCapabilities, imageRuntime } from '../support/image.js';
 import { createLab, type Lab, type LabHost } from '../support/netns.js';
-import { killAllTracked, killTracked, spawnTracked, tempDir, waitFor, type TrackedProcess } from '../support/processes.js';
-import { killNetnsProcesses, netnsPids, readComm, REPO, startNsEtcd, svstat, type NsEtcd } from '../support/s6.js';
+import { nodeBirdConfig } from '../support/node-bird.js';
+import { killAllTracked, killTracked, spawnTracked, tempDir, waitFor } from '../support/processes.js';
+import { killNetnsProcesses, netnsPids, readComm, REPO, startNsEtcd, type NsEtcd } from '../support/s6.js';
 
 const ENABLED = process.env['RR_IMAGE_TEST'] === '1';
-const MIRROR = process.env['DEBIAN_MIRROR'] ?? 'http://deb.debian.org/debian';
-const CACHE = join(REPO, '.state', 'image-cache', 'bookworm-minbase.tar.gz');
 const RR = '10.77.62.1';
+const NODE = '10.77.62.2';
+const AS = 64512;
 const P = '/calico/bgp/v1';
+const CHROOT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+const image = imageRuntime();
+const caps = imageCapabilities();
+const CAP_BITS: Record<string, number> = { NET_BIND_SERVICE: 10, NET_BROADCAST: 11, NET_ADMIN: 12, NET_RAW: 13 };
+const capMask = caps.reduce((m, c) => m | (1n << BigInt(CAP_BITS[c] ?? Number.NaN)), 0n);
+const setprivCaps = ['-all', ...caps.map((c) => `+${c.toLowerCase()}`)].join(',');
 
 let lab: Lab | undefined;
 let host: LabHost;
 let etcd: NsEtcd | undefined;
+let node: BirdHandle | undefined;
 let work: string;
 let root: string;
-let pid1Parent: TrackedProcess | undefined;
 const timings: Record<string, number> = {};
+const sizes: Record<string, string> = {};
 
 async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
   const t0 = Date.now();
@@ -63,9 +84,7 @@ async function run(cmd: string, args: string[], opts: { env?: Record<string, str
   return String(r.all);
 }
 
-const CHROOT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-/** Run a command in the rootfs, in private mount and PID namespaces (with its own /proc). */
+/** A build step (Dockerfile RUN): in the root, private mount and PID namespaces with their own /proc. */
 function inRoot(args: string[], timeoutMs?: number): Promise<string> {
   return run('unshare', ['--mount', '--pid', '--fork', `--mount-proc=${join(root, 'proc')}`, 'chroot', root, ...args], {
     env: { PATH: CHROOT_PATH, HOME: '/root', LANG: 'C.UTF-8' },
@@ -73,18 +92,10 @@ function inRoot(args: string[], timeoutMs?: number): Promise<string> {
   });
 }
 
-async function buildRootfs(): Promise<void> {
-  mkdirSync(root, { recursive: true });
-  if (process.env['RR_IMAGE_FRESH'] !== '1' && existsSync(CACHE)) {
-    await step('rootfs from cache', () => run('tar', ['-xzf', CACHE, '-C', root, '--numeric-owner']));
-    return;
-  }
-  await step('debootstrap --variant=minbase bookworm', () =>
-    run('debootstrap', ['--variant=minbase', 'bookworm', root, MIRROR], { timeoutMs: 900_000 }),
-  );
-  mkdirSync(dirname(CACHE), { recursive: true });
-  await step('cache rootfs', () => run('tar', ['-czf', `${CACHE}.tmp`, '--numeric-owner', '-C', root, '.']));
-  await run('mv', [`${CACHE}.tmp`, CACHE]);
+const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
+async function du(path: string, exclude: string[] = []): Promise<number> {
+  const out = await run('du', ['-sxb', ...exclude.map((e) => `--exclude=${e}`), path]);
+  return Number(out.split(/\s/)[0]);
 }
 
 /** Production dependencies only (what `npm prune --omit=dev` keeps in the Dockerfile). */
@@ -97,115 +108,217 @@ async function productionModules(): Promise<string[]> {
     .map((l) => relative(REPO, l));
 }
 
-async function installApp(): Promise<void> {
-  const app = join(root, 'app');
-  mkdirSync(app, { recursive: true });
-  for (const dir of ['dist', 'templates', 's6']) cpSync(join(REPO, dir), join(app, dir), { recursive: true });
-  cpSync(join(REPO, 'package.json'), join(app, 'package.json'));
-  for (const m of await productionModules()) cpSync(join(REPO, m), join(app, m), { recursive: true });
-  // The node:20-bookworm-slim layout: node in /usr/local/bin.
-  mkdirSync(join(root, 'usr/local/bin'), { recursive: true });
-  cpSync(process.execPath, join(root, 'usr/local/bin/node'));
-  symlinkSync('/app/dist/src/main.js', join(root, 'usr/local/bin/routereflector'));
+/** The Dockerfile's runtime stage, step by step. */
+async function buildImageRoot(): Promise<void> {
+  await step('Debian 13 root (scripts/trixie-root.sh)', () => run('sh', [join(REPO, 'scripts/trixie-root.sh'), root], { env: { ...(process.env as Record<string, string>) }, timeoutMs: 1_200_000 }));
+  const base = await du(root, [join(root, 'var/cache/apt'), join(root, 'var/lib/apt/lists')]);
+  const tgz = (await step('Node tarball (scripts/image-node.sh)', () => run('sh', [join(REPO, 'scripts/image-node.sh')], { env: { ...(process.env as Record<string, string>) } }))).trim();
+  cpSync('/etc/resolv.conf', join(root, 'etc/resolv.conf'));
+  // RUN --mount=type=bind,source=image,target=/tmp/image --mount=...node.tgz,target=/tmp/node.tgz
+  cpSync(join(REPO, 'image'), join(root, 'tmp/image'), { recursive: true });
+  cpSync(tgz, join(root, 'tmp/node.tgz'));
+  await step('install.sh system', () => inRoot(['sh', '/tmp/image/install.sh', 'system', '/tmp/node.tgz'], 900_000));
+  rmSync(join(root, 'tmp/node.tgz'));
+  const system = await du(root);
+  await step('COPY the app', async () => {
+    const app = join(root, 'app');
+    mkdirSync(app, { recursive: true });
+    cpSync(join(REPO, 'package.json'), join(app, 'package.json'));
+    for (const m of await productionModules()) cpSync(join(REPO, m), join(app, m), { recursive: true });
+    for (const dir of ['dist', 'templates', 's6']) cpSync(join(REPO, dir), join(app, dir), { recursive: true });
+  });
+  await step('install.sh app', () => inRoot(['sh', '/tmp/image/install.sh', 'app']));
+  rmSync(join(root, 'tmp/image'), { recursive: true });
+  const total = await du(root);
+  sizes['Debian 13 minbase (without apt caches)'] = mb(base);
+  sizes['added by install.sh system'] = mb(system - base);
+  sizes['of which node'] = mb(statSync(join(root, 'usr/local/bin/node')).size);
+  sizes['/app'] = mb(await du(join(root, 'app')));
+  sizes['image root, total'] = mb(total);
+  console.log(`[image] sizes ${JSON.stringify(sizes)}`);
 }
 
-describe.skipIf(!ENABLED)('image steps in a debootstrapped rootfs', () => {
+interface Boot {
+  /** The `ip netns exec … unshare` process (host view); its child is the container's PID 1. */
+  pid1: number;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  hasExited(): boolean;
+  log: string;
+  volumes: string;
+}
+
+/**
+ * Boot the root as a runtime runs the image: new mount and PID namespaces,
+ * the root read-only and only the VOLUMEs writable (fresh, owned as the image
+ * has them), bounding set = image/capabilities, then ENTRYPOINT as `user`.
+ */
+async function boot(name: string, as: { uid: number; nnp: boolean }): Promise<Boot> {
+  const volumes = join(work, `boot-${name}`, 'volumes');
+  const log = join(work, `boot-${name}`, 'pid1.log');
+  mkdirSync(volumes, { recursive: true });
+  const binds = image.volumes.map((v) => {
+    const dir = join(volumes, v);
+    // As Docker fills a new volume: from the image's directory (owner, mode).
+    const st = statSync(join(root, v));
+    mkdirSync(dir, { recursive: true, mode: st.mode & 0o7777 });
+    return `chown ${st.uid}:${st.gid} '${dir}' && chmod ${(st.mode & 0o7777).toString(8)} '${dir}' && mount --bind '${dir}' '${join(root, v)}'`;
+  });
+  const who = as.uid === 0 ? [] : ['--reuid', String(as.uid), '--regid', String(as.uid), '--clear-groups'];
+  const setpriv = ['setpriv', ...who, '--bounding-set', setprivCaps, '--inh-caps', '-all', ...(as.nnp ? ['--no-new-privs'] : []), '--', ...image.entrypoint];
+  const script = [
+    'set -eu',
+    'mount --make-rprivate /',
+    `mount --bind '${root}' '${root}'`,
+    `mount -o remount,bind,ro '${root}'`,
+    ...binds,
+    `mount -t proc proc '${join(root, 'proc')}'`,
+    `exec chroot '${root}' ${setpriv.map((a) => `'${a}'`).join(' ')}`,
+  ].join('\n');
+  const env = { PATH: CHROOT_PATH, ...image.env, IP: RR, ETCD_ENDPOINTS: etcd!.endpoint };
+  const p = spawnTracked('ip', ['netns', 'exec', host.netns, 'unshare', '--mount', '--pid', '--fork', 'sh', '-c', script], { logFile: log, env });
+  const pid1 = await waitFor(
+    () => {
+      if (p.hasExited()) throw new Error(`boot exited: ${readFileSync(log, 'utf8')}`);
+      const kids = readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      const k = kids[0];
+      return k !== undefined && readComm(k) === 's6-svscan' ? k : undefined;
+    },
+    { what: `${name}: s6-svscan as PID 1`, timeoutMs: 15_000 },
+  );
+  return { pid1, exited: p.exited, hasExited: p.hasExited, log, volumes };
+}
+
+/** `docker exec [--user U] CONTAINER CMD`: the container's namespaces, root and cwd, its environment. */
+function exec(b: Boot, uid: number, cmd: string[]): Promise<string> {
+  const user = uid === 0 ? [] : ['--setuid', String(uid), '--setgid', String(uid)];
+  return run('nsenter', ['--target', String(b.pid1), '--mount', '--net', '--pid', '--root', '--wd', ...user, '--', ...cmd], {
+    env: { PATH: CHROOT_PATH, ...image.env },
+    timeoutMs: 20_000,
+  });
+}
+
+function status(pid: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
+    const i = l.indexOf(':');
+    if (i > 0) out[l.slice(0, i)] = l.slice(i + 1).trim();
+  }
+  return out;
+}
+
+describe.skipIf(!ENABLED)('the image root: Debian 13, install.sh, booted read-only with image/capabilities', () => {
+  const uid = Number(image.user.split(':')[0]);
+
   beforeAll(async () => {
     work = tempDir('rr-image');
     root = join(work, 'root');
-    await buildRootfs();
-    writeFileSync(join(root, 'etc/resolv.conf'), readFileSync('/etc/resolv.conf'));
-    cpSync(join(REPO, 'image/install.sh'), join(root, 'tmp/install.sh'));
-    await step('image/install.sh in chroot', () => inRoot(['sh', '/tmp/install.sh'], 900_000));
-    await step('add the app', installApp);
+    await buildImageRoot();
     lab = await createLab(`rrim${process.pid % 100000}`);
     host = await lab.addHost('rr', `${RR}/24`);
+    const peer = await lab.addHost('n1', `${NODE}/24`);
     etcd = await startNsEtcd(host.netns, join(work, 'etcd', 'data'));
-    await etcd.put(`${P}/global/as_num`, '64512');
+    await etcd.put(`${P}/global/as_num`, String(AS));
     await etcd.put(`${P}/rr_v4/${RR}`, JSON.stringify({ ip: RR, cluster_id: '1.0.0.1' }));
+    await etcd.put(`${P}/host/n1/ip_addr_v4`, NODE);
+    await etcd.put(`${P}/host/n1/peer_v4/${RR}`, JSON.stringify({ ip: RR, as_num: AS }));
+    // A Calico node, passive: the session exists only if the image's BIRD listens on TCP 179.
+    const config = nodeBirdConfig({ family: 'v4', routerId: NODE, self: NODE, rrs: [RR], as: AS, routes: ['10.77.162.0/24'] }).replace('connect delay time 1;', 'passive on;');
+    mkdirSync(join(work, 'n1'));
+    node = await startBird({ family: 'v4', config, netns: peer.netns, dir: join(work, 'n1') });
   }, 1_500_000);
 
   afterAll(async () => {
     try {
+      await node?.stop();
       if (lab) for (const h of lab.hosts.values()) await killNetnsProcesses(h.netns);
       await killAllTracked(2000);
       if (lab) await lab.destroy();
     } finally {
-      // Never follow a mount: --mount-proc mounts live in the (gone) private mount namespace.
+      // Never follow a mount: the bind mounts live in the (gone) private mount namespaces.
       if (work) rmSync(work, { recursive: true, force: true });
     }
     console.log(`[image] timings ${JSON.stringify(timings)}`);
+    console.log(`[image] sizes ${JSON.stringify(sizes)}`);
   }, 120_000);
 
-  it('installed what the image needs', () => {
-    for (const f of ['usr/sbin/bird', 'usr/sbin/bird6', 'usr/sbin/birdc', 'usr/sbin/birdc6', 'usr/bin/s6-svscan', 'usr/bin/s6-svwait', 'usr/bin/s6-log', 'usr/bin/mawk']) {
-      expect(existsSync(join(root, f)), f).toBe(true);
+  it('installed what the image needs, and nothing of the build', async () => {
+    for (const f of ['usr/sbin/bird', 'usr/sbin/birdc', 'usr/bin/s6-svscan', 'usr/bin/s6-svwait', 'usr/bin/s6-log', 'usr/bin/mawk', 'usr/local/bin/node', 'usr/local/bin/routereflector', 'usr/local/bin/routereflector-boot']) {
+      expect(lstatSync(join(root, f)).isFile() || lstatSync(join(root, f)).isSymbolicLink(), f).toBe(true);
     }
-    expect(existsSync(join(root, 'config'))).toBe(true);
-    expect(existsSync(join(root, 'sockets'))).toBe(true);
+    expect(await inRoot(['node', '--version'])).toMatch(new RegExp(`^v${/NODE_VERSION=(\S+)/.exec(readFileSync(join(REPO, 'image/node.env'), 'utf8'))?.[1]}\\s*$`));
+    expect(await inRoot(['bird', '--version'])).toMatch(/BIRD version 2\.\d+/);
+    expect(await run('getcap', [join(root, 'usr/sbin/bird')])).toMatch(/cap_net_bind_service=ep/);
+    expect(await inRoot(['id', '-u', 'routereflector'])).toMatch(new RegExp(`^${uid}\\s*$`));
+    // No set-user-ID or set-group-ID program: with privilege escalation allowed (for BIRD's file capability) none can be used.
+    expect((await run('find', [root, '-xdev', '-type', 'f', '-perm', '/6000'])).trim()).toBe('');
+    expect(existsSync(join(root, 'usr/sbin/setcap'))).toBe(false);
+    for (const v of image.volumes) expect(statSync(join(root, v)).uid, v).toBe(uid);
     expect(readdirSync(join(root, 'app/node_modules'))).toContain('rxjs');
     expect(existsSync(join(root, 'app/node_modules/vitest'))).toBe(false);
+    expect(readdirSync(join(root, 'var/lib/apt/lists'))).toEqual([]);
   });
 
-  it('boots the s6 tree as PID 1, healthy; SIGTERM to PID 1 ends it with exit 0', async () => {
-    const out = join(work, 'pid1.log');
-    const t0 = Date.now();
-    pid1Parent = spawnTracked(
-      'ip',
-      ['netns', 'exec', host.netns, 'unshare', '--pid', '--fork', `--mount-proc=${join(root, 'proc')}`, 'chroot', root, '/usr/bin/s6-svscan', '/app/s6'],
-      {
-        logFile: out,
-        env: { PATH: CHROOT_PATH, IP: RR, ETCD_ENDPOINTS: etcd!.endpoint, CONFIG_DIR: '/config', BIRD_SOCKET: '/sockets/bird.ctl', BIRD6_SOCKET: '/sockets/bird6.ctl', LOG_FORMAT: 'json' },
-      },
-    );
-    const parent = pid1Parent;
-    // unshare --fork: the child (host view) is the namespace's PID 1, s6-svscan.
-    const pid1 = await waitFor(
-      () => {
-        if (parent.hasExited()) throw new Error(`unshare exited: ${readFileSync(out, 'utf8')}`);
-        const kids = readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-        const k = kids[0];
-        return k !== undefined && readComm(k) === 's6-svscan' ? k : undefined;
-      },
-      { what: 's6-svscan as PID 1', timeoutMs: 10_000 },
-    );
-    const nsPid = /NSpid:\s+(\d+)\s+(\d+)/.exec(readFileSync(`/proc/${pid1}/status`, 'utf8'));
-    expect(nsPid?.[2]).toBe('1');
+  describe.each([
+    { mode: `as the image's USER ${image.user}`, name: 'user', as: { uid, nnp: false } },
+    { mode: 'as root with no_new_privs (--user 0 --security-opt no-new-privileges)', name: 'root', as: { uid: 0, nnp: true } },
+  ])('booted $mode', ({ name, as }) => {
+    it('peers through TCP 179, healthy, each process holding only what it must; SIGTERM to PID 1 ends it with exit 0', async () => {
+      const t0 = Date.now();
+      const b = await boot(name, as);
+      const nsPid = /NSpid:\s+(\d+)\s+(\d+)/.exec(readFileSync(`/proc/${b.pid1}/status`, 'utf8'));
+      expect(nsPid?.[2]).toBe('1');
+      const socket = join(b.volumes, image.env['BIRD_SOCKET'] ?? '/sockets/bird.ctl');
+      const session = `Node_${NODE.replace(/\./g, '_')}`;
+      await waitFor(
+        async () => {
+          if (b.hasExited()) throw new Error(`PID 1 exited:\n${readFileSync(b.log, 'utf8')}`);
+          const out = await birdc(socket, 'show protocols').catch(() => '');
+          return new RegExp(`^${session}\\s.*Established`, 'm').test(out);
+        },
+        { what: `${name}: ${session} Established on the image's BIRD`, timeoutMs: 90_000, intervalMs: 250 },
+      );
+      console.log(`[image] ${name}: PID 1 start -> session Established: ${Date.now() - t0} ms`);
+      expect(await birdc(node!.socket, 'show protocols')).toMatch(/^rr_10_77_62_1\s.*Established/m);
 
-    const scan = join(root, 'app/s6');
-    await waitFor(
-      async () => {
-        const a = await svstat(join(scan, 'agent'));
-        const b = await svstat(join(scan, 'bird'));
-        const b6 = await svstat(join(scan, 'bird6'));
-        // (PIDs in s6-svstat are PID-namespace PIDs: ask the sockets instead.)
-        if (!(a.up && a.ready && b.up && b6.up)) return false;
-        const v4 = await birdc(join(root, 'sockets/bird.ctl'), 'show status', 'v4').catch(() => '');
-        const v6 = await birdc(join(root, 'sockets/bird6.ctl'), 'show status', 'v6').catch(() => '');
-        return /Daemon is up and running/.test(v4) && /Daemon is up and running/.test(v6);
-      },
-      { what: 'agent ready, bird and bird6 running in the image tree', timeoutMs: 60_000, intervalMs: 200 },
-    );
-    console.log(`[image] PID 1 start -> all three services up: ${Date.now() - t0} ms`);
-    await waitFor(async () => /Daemon is up and running/.test(await birdc(join(root, 'sockets/bird.ctl'), 'show status', 'v4')), { what: 'bird answers' });
-    await waitFor(async () => /Daemon is up and running/.test(await birdc(join(root, 'sockets/bird6.ctl'), 'show status', 'v6')), { what: 'bird6 answers' });
-    // As Docker's HEALTHCHECK runs it: inside the container's network (the agent's /readyz is on its loopback).
-    const health = await run('ip', ['netns', 'exec', host.netns, 'chroot', root, '/app/s6/.lib/healthcheck'], { env: { PATH: CHROOT_PATH } });
-    expect(health.trim()).toBe('healthy');
+      // Every process of the container: its uid, its bounding set, what it holds.
+      // (those inside its PID namespace: NSpid has two entries; not the host-side unshare)
+      const procs = (await netnsPids(host.netns)).filter((p) => p !== etcd!.process.pid && status(p)['NSpid']?.split(/\s+/).length === 2);
+      const seen = new Set<string>();
+      for (const p of procs) {
+        const s = status(p);
+        const comm = readComm(p) ?? '?';
+        seen.add(comm);
+        expect(s['Uid']?.split(/\s+/)[0], `${comm} uid`).toBe(String(as.uid));
+        expect(BigInt(`0x${s['CapBnd']}`), `${comm} bounding set`).toBe(capMask);
+        expect(s['NoNewPrivs'], `${comm} no_new_privs`).toBe(as.nnp ? '1' : '0');
+        const holds = as.uid === 0 || comm === 'bird' ? capMask : 0n;
+        expect(BigInt(`0x${s['CapEff']}`), `${comm} effective`).toBe(holds);
+        expect(BigInt(`0x${s['CapPrm']}`), `${comm} permitted`).toBe(holds);
+      }
+      for (const c of ['s6-svscan', 's6-supervise', 'node', 'bird']) expect([...seen], c).toContain(c);
 
-    const log = readFileSync(out, 'utf8');
-    expect(log).toMatch(/^\{"service":"agent",.*"msg":"ready/m);
-    expect(log).toMatch(/^bird: .*<INFO> Started/m);
+      // As Docker's HEALTHCHECK and `docker exec` run them: inside the container, as its user.
+      // (retried: /readyz turns 200 once BIRD runs the current generation, a moment after the session is up)
+      const health = await waitFor(async () => ((await exec(b, as.uid, image.healthcheck)).trim() === 'healthy' ? 'healthy' : undefined), {
+        what: `${name}: ${image.healthcheck.join(' ')} says healthy`,
+        timeoutMs: 30_000,
+        intervalMs: 500,
+      });
+      expect(health).toBe('healthy');
+      expect(await exec(b, as.uid, ['routereflector', 'status'])).toMatch(new RegExp(`${session}.*Established`));
 
-    const s0 = Date.now();
-    process.kill(pid1, 'SIGTERM');
-    const res = await Promise.race([parent.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 15_000))]);
-    const stopMs = Date.now() - s0;
-    console.log(`[image] SIGTERM to PID 1 -> exit ${JSON.stringify(res)} after ${stopMs} ms`);
-    if (res === undefined) await killTracked(parent.pid, 0);
-    expect(res).toEqual({ code: 0, signal: null });
-    const left = (await netnsPids(host.netns)).filter((p) => p !== etcd!.process.pid);
-    expect(left.map((p) => `${p}:${readComm(p) ?? '?'}`)).toEqual([]);
-    expect(readFileSync(out, 'utf8')).toMatch(/^bird: .*Shutdown completed/m);
-  }, 180_000);
+      const log = readFileSync(b.log, 'utf8');
+      expect(log).toMatch(/^\{"service":"agent",.*"msg":"ready/m);
+      expect(log).not.toMatch(/Permission denied|Read-only file system|EACCES|EROFS/);
+
+      const s0 = Date.now();
+      process.kill(b.pid1, 'SIGTERM');
+      const res = await Promise.race([b.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 15_000))]);
+      console.log(`[image] ${name}: SIGTERM to PID 1 -> exit ${JSON.stringify(res)} after ${Date.now() - s0} ms`);
+      expect(res).toEqual({ code: 0, signal: null });
+      const left = (await netnsPids(host.netns)).filter((p) => p !== etcd!.process.pid);
+      expect(left.map((p) => `${p}:${readComm(p) ?? '?'}`)).toEqual([]);
+      expect(readFileSync(b.log, 'utf8')).toMatch(/^bird: .*Shutdown completed/m);
+    }, 180_000);
+  });
 });
