@@ -29,8 +29,8 @@
  * Needs root and the cached trixie root (or a Debian mirror). Skipped unless
  * RR_IMAGE_TEST=1 (set by `npm run test:image`) so that `npm test` stays fast.
  */
-import { cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { basename, join, relative } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { birdc, startBird, type BirdHandle } from '../support/bird.js';
@@ -265,60 +265,70 @@ describe.skipIf(!ENABLED)('the image root: Debian 13, install.sh, booted read-on
     it('peers through TCP 179, healthy, each process holding only what it must; SIGTERM to PID 1 ends it with exit 0', async () => {
       const t0 = Date.now();
       const b = await boot(name, as);
-      const nsPid = /NSpid:\s+(\d+)\s+(\d+)/.exec(readFileSync(`/proc/${b.pid1}/status`, 'utf8'));
-      expect(nsPid?.[2]).toBe('1');
-      const socket = join(b.volumes, image.env['BIRD_SOCKET'] ?? '/sockets/bird.ctl');
-      const session = `Node_${NODE.replace(/\./g, '_')}`;
-      await waitFor(
-        async () => {
-          if (b.hasExited()) throw new Error(`PID 1 exited:\n${readFileSync(b.log, 'utf8')}`);
-          const out = await birdc(socket, 'show protocols').catch(() => '');
-          return new RegExp(`^${session}\\s.*Established`, 'm').test(out);
-        },
-        { what: `${name}: ${session} Established on the image's BIRD`, timeoutMs: 90_000, intervalMs: 250 },
-      );
-      console.log(`[image] ${name}: PID 1 start -> session Established: ${Date.now() - t0} ms`);
-      expect(await birdc(node!.socket, 'show protocols')).toMatch(/^rr_10_77_62_1\s.*Established/m);
+      try {
+        const nsPid = /NSpid:\s+(\d+)\s+(\d+)/.exec(readFileSync(`/proc/${b.pid1}/status`, 'utf8'));
+        expect(nsPid?.[2]).toBe('1');
+        const socket = join(b.volumes, image.env['BIRD_SOCKET'] ?? '/sockets/bird.ctl');
+        const session = `Node_${NODE.replace(/\./g, '_')}`;
+        await waitFor(
+          async () => {
+            if (b.hasExited()) throw new Error(`PID 1 exited:\n${readFileSync(b.log, 'utf8')}`);
+            const out = await birdc(socket, 'show protocols').catch(() => '');
+            return new RegExp(`^${session}\\s.*Established`, 'm').test(out);
+          },
+          { what: `${name}: ${session} Established on the image's BIRD`, timeoutMs: 60_000, intervalMs: 250 },
+        ).catch((e: unknown) => {
+          throw new Error(`${e instanceof Error ? e.message : String(e)}\n--- PID 1's output:\n${readFileSync(b.log, 'utf8').slice(-3000)}`);
+        });
+        console.log(`[image] ${name}: PID 1 start -> session Established: ${Date.now() - t0} ms`);
+        expect(await birdc(node!.socket, 'show protocols')).toMatch(/^rr_10_77_62_1\s.*Established/m);
 
-      // Every process of the container: its uid, its bounding set, what it holds.
-      // (those inside its PID namespace: NSpid has two entries; not the host-side unshare)
-      const procs = (await netnsPids(host.netns)).filter((p) => p !== etcd!.process.pid && status(p)['NSpid']?.split(/\s+/).length === 2);
-      const seen = new Set<string>();
-      for (const p of procs) {
-        const s = status(p);
-        const comm = readComm(p) ?? '?';
-        seen.add(comm);
-        expect(s['Uid']?.split(/\s+/)[0], `${comm} uid`).toBe(String(as.uid));
-        expect(BigInt(`0x${s['CapBnd']}`), `${comm} bounding set`).toBe(capMask);
-        expect(s['NoNewPrivs'], `${comm} no_new_privs`).toBe(as.nnp ? '1' : '0');
-        const holds = as.uid === 0 || comm === 'bird' ? capMask : 0n;
-        expect(BigInt(`0x${s['CapEff']}`), `${comm} effective`).toBe(holds);
-        expect(BigInt(`0x${s['CapPrm']}`), `${comm} permitted`).toBe(holds);
+        // Every process of the container: its uid, its bounding set, what it holds.
+        // (those inside its PID namespace: NSpid has two entries; not the host-side unshare)
+        const procs = (await netnsPids(host.netns)).filter((p) => p !== etcd!.process.pid && status(p)['NSpid']?.split(/\s+/).length === 2);
+        const seen = new Set<string>();
+        for (const p of procs) {
+          const s = status(p);
+          const comm = basename(readlinkSync(`/proc/${p}/exe`));
+          seen.add(comm);
+          expect(s['Uid']?.split(/\s+/)[0], `${comm} uid`).toBe(String(as.uid));
+          expect(BigInt(`0x${s['CapBnd']}`), `${comm} bounding set`).toBe(capMask);
+          expect(s['NoNewPrivs'], `${comm} no_new_privs`).toBe(as.nnp ? '1' : '0');
+          const holds = as.uid === 0 || comm === 'bird' ? capMask : 0n;
+          expect(BigInt(`0x${s['CapEff']}`), `${comm} effective`).toBe(holds);
+          expect(BigInt(`0x${s['CapPrm']}`), `${comm} permitted`).toBe(holds);
+        }
+        expect([...seen].sort()).toEqual(['bird', 'mawk', 'node', 's6-supervise', 's6-svscan']);
+
+        // As Docker's HEALTHCHECK and `docker exec` run them: inside the container, as its user.
+        // (retried: /readyz turns 200 once BIRD runs the current generation, a moment after the session is up)
+        const health = await waitFor(async () => ((await exec(b, as.uid, image.healthcheck)).trim() === 'healthy' ? 'healthy' : undefined), {
+          what: `${name}: ${image.healthcheck.join(' ')} says healthy`,
+          timeoutMs: 30_000,
+          intervalMs: 500,
+        });
+        expect(health).toBe('healthy');
+        expect(await exec(b, as.uid, ['routereflector', 'status'])).toMatch(new RegExp(`${session}.*Established`));
+
+        const log = readFileSync(b.log, 'utf8');
+        expect(log).toMatch(/^\{"service":"agent",.*"msg":"ready/m);
+        expect(log).not.toMatch(/Permission denied|Read-only file system|EACCES|EROFS/);
+
+        const s0 = Date.now();
+        process.kill(b.pid1, 'SIGTERM');
+        const res = await Promise.race([b.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 15_000))]);
+        console.log(`[image] ${name}: SIGTERM to PID 1 -> exit ${JSON.stringify(res)} after ${Date.now() - s0} ms`);
+        expect(res).toEqual({ code: 0, signal: null });
+        const left = (await netnsPids(host.netns)).filter((p) => p !== etcd!.process.pid);
+        expect(left.map((p) => `${p}:${readComm(p) ?? '?'}`)).toEqual([]);
+        expect(readFileSync(b.log, 'utf8')).toMatch(/^bird: .*Shutdown completed/m);
+      } finally {
+        // A failed case must not leave its container to the next one: PID 1's end ends its namespace.
+        if (!b.hasExited()) {
+          process.kill(b.pid1, 'SIGKILL');
+          await b.exited;
+        }
       }
-      for (const c of ['s6-svscan', 's6-supervise', 'node', 'bird']) expect([...seen], c).toContain(c);
-
-      // As Docker's HEALTHCHECK and `docker exec` run them: inside the container, as its user.
-      // (retried: /readyz turns 200 once BIRD runs the current generation, a moment after the session is up)
-      const health = await waitFor(async () => ((await exec(b, as.uid, image.healthcheck)).trim() === 'healthy' ? 'healthy' : undefined), {
-        what: `${name}: ${image.healthcheck.join(' ')} says healthy`,
-        timeoutMs: 30_000,
-        intervalMs: 500,
-      });
-      expect(health).toBe('healthy');
-      expect(await exec(b, as.uid, ['routereflector', 'status'])).toMatch(new RegExp(`${session}.*Established`));
-
-      const log = readFileSync(b.log, 'utf8');
-      expect(log).toMatch(/^\{"service":"agent",.*"msg":"ready/m);
-      expect(log).not.toMatch(/Permission denied|Read-only file system|EACCES|EROFS/);
-
-      const s0 = Date.now();
-      process.kill(b.pid1, 'SIGTERM');
-      const res = await Promise.race([b.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 15_000))]);
-      console.log(`[image] ${name}: SIGTERM to PID 1 -> exit ${JSON.stringify(res)} after ${Date.now() - s0} ms`);
-      expect(res).toEqual({ code: 0, signal: null });
-      const left = (await netnsPids(host.netns)).filter((p) => p !== etcd!.process.pid);
-      expect(left.map((p) => `${p}:${readComm(p) ?? '?'}`)).toEqual([]);
-      expect(readFileSync(b.log, 'utf8')).toMatch(/^bird: .*Shutdown completed/m);
     }, 180_000);
   });
 });

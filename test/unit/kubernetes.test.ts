@@ -24,6 +24,7 @@ import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { configFromEnv, parseHttpListen } from '../../src/core/config.js';
+import { imageRuntime } from '../support/image.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DIR = join(REPO, 'deploy', 'kubernetes');
@@ -212,7 +213,7 @@ describe('deploy/kubernetes: what the agent and the image really use', () => {
   const sampleNode = { hostIP: '10.0.0.1', hostIPs: '10.0.0.1,fd00::1' };
   const sampleSecret = { endpoints: 'https://10.0.0.10:2379,https://10.0.0.11:2379' };
 
-  it('capabilities: drop ALL, add exactly image/capabilities; no privilege, no escalation, read-only root', () => {
+  it("capabilities: drop ALL, add exactly image/capabilities; no privilege, the image's user, read-only root", () => {
     const wanted = read('image/capabilities')
       .split('\n')
       .map((l) => l.replace(/#.*/, '').trim())
@@ -224,7 +225,10 @@ describe('deploy/kubernetes: what the agent and the image really use', () => {
       expect(sc?.capabilities?.drop).toEqual(['ALL']);
       expect([...(sc?.capabilities?.add ?? [])].sort()).toEqual(wanted);
       expect(sc?.privileged ?? false).toBe(false);
-      expect(sc?.allowPrivilegeEscalation).toBe(false);
+      // The image's user; escalation stays allowed for BIRD's file capability only (README "Least privilege").
+      expect(String(sc?.runAsUser)).toBe(imageRuntime().user.split(':')[0]);
+      expect(sc?.runAsNonRoot).toBe(true);
+      expect(sc?.allowPrivilegeEscalation).toBe(true);
       expect(sc?.readOnlyRootFilesystem).toBe(true);
       expect(ds.spec?.template.spec?.securityContext?.seccompProfile?.type).toBe('RuntimeDefault');
       expect(ds.spec?.template.spec?.hostNetwork).toBe(true);
