@@ -4,8 +4,7 @@
 # bird2) and Node.js 24 LTS. Least privilege (README "In a container"):
 #
 #   docker build -t routereflector .
-#   docker run -d --net=host --cap-drop ALL --cap-add NET_BIND_SERVICE \
-#     --read-only \
+#   docker run -d --net=host --cap-drop ALL --cap-add NET_BIND_SERVICE --read-only \
 #     -e IP=10.0.0.1 -e ETCD_ENDPOINTS=http://etcd:2379 routereflector
 #
 # Everything runs as the user routereflector (65532); the only capability is
