@@ -200,6 +200,16 @@ describe('the agent', () => {
     });
   });
 
+  it('reports a failed apply driver once, and is then neither live nor ready', () => {
+    const c = marbles(({ cold, expectObservable, scheduler }) => {
+      const b = batchMaker();
+      const cycle = agentCycle({ scheduler, batches: cold('s 199ms x', { s: b(snapshot()), x: b(put('/host/n1/ip_addr_v4', '10.0.1.1')) }), driverFailsOn: 2 });
+      expectObservable(cycle.status.pipe(map((s) => `${s.live ? 'L' : 'l'}${ready(s)}`), distinctUntilChanged())).toBe('ab 198ms cd', { a: 'Lr', b: 'LR', c: 'Lr', d: 'lr' });
+      return cycle;
+    });
+    expect(c.log.filter((l) => l.msg === 'pipeline failed')).toEqual([{ level: 'error', msg: 'pipeline failed', fields: { error: 'Error: EIO: disk gone' } }]);
+  });
+
   it('journals each batch before its fold and each settled point before its configs', () => {
     const c = marbles(({ cold, expectObservable, scheduler }) => {
       const b = batchMaker();

@@ -4,7 +4,7 @@
  * connected to stand-in drivers on the TestScheduler, as src/agent-main.ts
  * connects it to the real ones.
  */
-import { concat, concatMap, defer, from, map, NEVER, of, Subject, timer, type Observable, type SchedulerLike } from 'rxjs';
+import { concat, concatMap, defer, from, map, NEVER, of, Subject, throwError, timer, type Observable, type SchedulerLike } from 'rxjs';
 import { TestScheduler, type RunHelpers } from 'rxjs/testing';
 import { expect } from 'vitest';
 import { configFromEnv } from '../../src/core/config.js';
@@ -59,6 +59,8 @@ export interface CycleOptions {
   readonly rejects?: (text: string) => boolean;
   /** Frames one apply run takes (default 1). */
   readonly runFrames?: number;
+  /** The apply driver fails (throws) on this request of each family (1 for the first). */
+  readonly driverFailsOn?: number;
   /** The TestScheduler the agent's timers run on. */
   readonly scheduler: SchedulerLike;
   /** The journal-restore source (a restart), and the config files it found installed. */
@@ -130,10 +132,12 @@ export function agentCycle(o: CycleOptions): Cycle {
       loaded[f].next(text);
       return [...out, outcome(generation, 'reload', true)];
     };
+    let n = 0;
     return (requests$: Observable<ApplyRequest>): Observable<OutcomeEvent> =>
       requests$.pipe(
         concatMap((req) => {
           asked[f].next(`${req.reason === 'changed' ? 'c' : 'u'}${req.config.generation}`);
+          if (++n === o.driverFailsOn) return timer(o.runFrames ?? 1).pipe(concatMap(() => throwError(() => new Error('EIO: disk gone'))));
           return timer(o.runFrames ?? 1).pipe(concatMap(() => from(run(req))));
         }),
       );
