@@ -6,7 +6,7 @@ import { birdFromEnv, integerFromEnv, parseHttpListen } from '../core/config.js'
 import { DAEMONS } from '../core/daemons.js';
 import type { Family } from '../core/events.js';
 import type { ProtocolDetail } from '../core/bird-replies.js';
-import { parseBirdVersion } from '../core/dialect.js';
+import { dialectOfVersion } from '../core/dialect.js';
 import { showProtocolsAll, showVersion } from '../effects/bird-socket.js';
 import { readAgentStatus } from '../effects/http-server.js';
 import { parse, table, UsageError, type Command } from './common.js';
@@ -83,13 +83,13 @@ export const statusCommand: Command = {
         const socket = DAEMONS[family].socket(bird);
         try {
           const [version, rows] = await Promise.all([showVersion({ socket, timeoutMs }), showProtocolsAll({ socket, timeoutMs })]);
-          const v = version === undefined ? undefined : parseBirdVersion(`BIRD version ${version}`);
+          const dialect = version === undefined ? undefined : dialectOfVersion(version);
           return {
             family,
             socket,
             answered: true,
             ...(version !== undefined ? { version } : {}),
-            ...(v?.ok === true ? { dialect: v.dialect } : {}),
+            ...(dialect !== undefined ? { dialect } : {}),
             sessions: rows.filter((r) => r.proto === 'BGP').map((r) => session(family, r)),
           };
         } catch (err) {

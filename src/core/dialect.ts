@@ -47,13 +47,19 @@ export function parseBirdVersion(output: string): VersionResult {
     const first = output.trim().split('\n')[0]?.slice(0, 120) ?? '';
     return { ok: false, reason: first === '' ? 'no "BIRD version" line in its --version output' : `not a BIRD version line: ${JSON.stringify(first)}` };
   }
-  const major = Number(m[1]);
-  const minor = Number(m[2]);
   const version = `${m[1]}.${m[2]}${m[3] !== undefined ? `.${m[3]}` : ''}${m[4] ?? ''}`;
-  if (major === 1 && minor === 6) return { ok: true, version, dialect: 'bird1' };
-  if (major === 2) return { ok: true, version, dialect: 'bird2' };
-  if (major === 3) return { ok: true, version, dialect: 'bird3' };
-  return { ok: false, reason: `BIRD ${version} is not supported (supported: 1.6, 2.x, 3.x)` };
+  const dialect = dialectOfVersion(version);
+  return dialect !== undefined ? { ok: true, version, dialect } : { ok: false, reason: `BIRD ${version} is not supported (supported: 1.6, 2.x, 3.x)` };
+}
+
+/** The dialect of a version number ("2.17.6", as `show status` reports it too); undefined when unsupported. */
+export function dialectOfVersion(version: string): Dialect | undefined {
+  const m = /^(\d+)\.(\d+)/.exec(version);
+  if (!m) return undefined;
+  if (m[1] === '1' && m[2] === '6') return 'bird1';
+  if (m[1] === '2') return 'bird2';
+  if (m[1] === '3') return 'bird3';
+  return undefined;
 }
 
 /**

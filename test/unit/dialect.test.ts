@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { checkMessage, classifyStatusReplies } from '../../src/core/bird-replies.js';
-import { defaultBird6Bin, DIALECTS, parseBirdVersion } from '../../src/core/dialect.js';
+import { defaultBird6Bin, dialectOfVersion, DIALECTS, parseBirdVersion } from '../../src/core/dialect.js';
 import { detectBirds } from '../../src/effects/bird-check.js';
 import { birdBins, requireDialect } from '../support/dialect.js';
 
@@ -21,6 +21,12 @@ describe('parseBirdVersion', () => {
     expect(parseBirdVersion('BIRD version 4.0.0\n')).toMatchObject({ ok: false, reason: expect.stringMatching(/^BIRD 4\.0\.0 is not supported/) });
     expect(parseBirdVersion('true (GNU coreutils) 9.1\n')).toEqual({ ok: false, reason: 'not a BIRD version line: "true (GNU coreutils) 9.1"' });
     expect(parseBirdVersion('')).toEqual({ ok: false, reason: 'no "BIRD version" line in its --version output' });
+  });
+});
+
+describe('dialectOfVersion (show status)', () => {
+  it('maps running versions to dialects', () => {
+    expect(['1.6.8', '2.17.6', '3.1.8', '1.5.0', '4.0', 'x'].map(dialectOfVersion)).toEqual(['bird1', 'bird2', 'bird3', undefined, undefined, undefined]);
   });
 });
 
