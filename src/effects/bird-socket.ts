@@ -111,7 +111,7 @@ const CONNECT_RETRY_MS = 50;
  * parseSocketReplies); rejects with a BirdSocketError. The connection is
  * closed either way, all within `timeoutMs`.
  *
- * BIRD 1.6 listens with a queue of 8: while it hangs, connections that timed
+ * BIRD (1.6, 2.17 and 3.1 alike) listens with a queue of 8: while it hangs, connections that timed
  * out stay queued, and once the queue is full a non-blocking connect fails at
  * once with EAGAIN. birdc's blocking connect waits instead; so does this,
  * by trying again until the deadline (then `timeout`, not "not running").
