@@ -437,6 +437,13 @@ function logSize(h: BirdHandle): number {
   }
 }
 
+/** What an RR's v4 BIRD logged about its mesh sessions since the marks, without per-message traces (debug all). */
+function meshLines(rr: RrHost, m: LogMarks): string[] {
+  return logSince(rr.bird, m)
+    .split('\n')
+    .filter((l) => /Mesh_\w+: /.test(l) && !/(KEEPALIVE|UPDATE|END-OF-RIB|Scheduling packet|rte_src)/.test(l));
+}
+
 /** The log from byte offset `mark` on (reads only the tail: RR logs with `debug all` grow). */
 function logSince(h: BirdHandle, m: LogMarks): string {
   const from = m.marks.get(h) ?? 0;
@@ -807,6 +814,7 @@ export function fabricSuite(d: Dialect): void {
               return model.meshV4.filter((j) => j !== rr.index).every((j) => reset.has(`Mesh_${sym(rrIp(j))}`));
             });
         await waitFor(meshReset, { what: 'every v4 mesh session reset', timeoutMs: 15_000 });
+        const allDown = Date.now() - start;
         // What held a session back: BGP errors and delays BIRD logged on the RRs.
         const errorLines = () =>
           [...rrs.values()].flatMap((rr) =>
@@ -834,7 +842,11 @@ export function fabricSuite(d: Dialect): void {
           `scenario 3: AS change: ${delayed.length} mesh session ends hit a BGP error and waited out BIRD's error delay` +
             (delayed.length > 0 ? `:\n    ${delayed.join('\n    ')}` : ''),
         );
-        log(`scenario 3: AS ${AS} -> ${NEW_AS}: 21 v4 + 15 v6 mesh sessions reset and Established again ${secs(Date.now() - start)} after the put`);
+        log(
+          `scenario 3: AS ${AS} -> ${NEW_AS}: 21 v4 + 15 v6 mesh sessions reset (every v4 one down ${secs(allDown)} after the put) ` +
+            `and Established again ${secs(Date.now() - start)} after the put`,
+        );
+        if (process.env['E2E_DETAIL'] === '1') log(`AS change: mesh lines BIRD logged on RR1:\n    ${meshLines(rrs.get(1)!, marks).join('\n    ')}`);
         expect(readFileSync(join(rrs.get(1)!.dir, 'bird.cfg'), 'utf8')).toContain(`neighbor 10.77.0.2 as ${NEW_AS};`);
         // v6 mesh reset too (the AS is global to both families).
         expect(resetsOf(marks, 'rr1/v6', `Mesh_${sym(rr6Ip(2))}`).length).toBeGreaterThan(0);
