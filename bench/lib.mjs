@@ -25,12 +25,14 @@ import { AGENT_MAIN, MiB, ROOT } from './lib/setup.mjs';
 import { loadHosts, startEtcd } from './lib/etcd.mjs';
 import { measureRun, r1 } from './lib/measure.mjs';
 import { shebangFlags } from './lib/tool.mjs';
+import { fabricTable, runFabric } from './lib/fabric.mjs';
 
 export { cpuMs, memory } from './lib/processes.mjs';
 export { AGENT_MAIN, ROOT } from './lib/setup.mjs';
 export { hostIPv4, loadHosts, startEtcd } from './lib/etcd.mjs';
 export { FileWatch } from './lib/file-watch.mjs';
 export { percentile } from './lib/measure.mjs';
+export { FABRIC_DEFAULTS, fabricTable, runFabric } from './lib/fabric.mjs';
 
 // ---------------------------------------------------------------- the bench
 
@@ -49,6 +51,8 @@ export const DEFAULTS = {
   startTimeoutMs: 180_000,
   trialTimeoutMs: 30_000,
   toolCmd: undefined,
+  /** The fabric-shaped run (lib/fabric.mjs): undefined = skipped; optionsFromEnv turns it on (BENCH_FABRIC=0 off). */
+  fabric: undefined,
   nodeArgs: [],
   toolEnv: {},
   configParent: undefined,
@@ -72,6 +76,15 @@ export function optionsFromEnv(env = process.env) {
   ]) {
     const v = int(name);
     if (v !== undefined) o[key] = v;
+  }
+  const fabricOff = env.BENCH_FABRIC !== undefined && /^(0|false|no|off)$/i.test(env.BENCH_FABRIC);
+  if (!fabricOff && !env.TOOL_CMD) {
+    o.fabric = {};
+    for (const [name, key] of [['BENCH_FABRIC_N', 'n'], ['BENCH_FABRIC_UNRELATED', 'unrelated'], ['BENCH_TRIALS', 'trials'], ['BENCH_BURST', 'burstPuts'], ['BENCH_CHECK_TRIALS', 'checkTrials']]) {
+      const v = int(name);
+      if (v !== undefined) o.fabric[key] = v;
+    }
+    if (env.BENCH_CHECK !== undefined) o.fabric.check = !/^(0|false|no|off)$/i.test(env.BENCH_CHECK);
   }
   if (env.BENCH_CHECK !== undefined) o.check = !/^(0|false|no|off)$/i.test(env.BENCH_CHECK);
   if (env.TOOL_CMD) o.toolCmd = env.TOOL_CMD;
@@ -136,8 +149,9 @@ export async function runBench(options = {}) {
       await etcd.stop();
     }
   }
+  if (opts.fabric && !opts.toolCmd) result.fabric = await runFabric(opts);
   result.finishedAt = new Date().toISOString();
-  result.table = table(result);
+  result.table = [result.sizes.length > 0 ? table(result) : undefined, result.fabric ? fabricTable(result.fabric) : undefined].filter(Boolean).join('\n\n');
   if (opts.write) {
     mkdirSync(opts.resultsDir, { recursive: true });
     const name = `${result.startedAt.replace(/[:.]/g, '-')}-${opts.toolCmd ? 'tool' : 'agent'}.json`;

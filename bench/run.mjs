@@ -6,7 +6,8 @@
  * the bird -p run), BENCH_CHECK_TRIALS, TOOL_CMD (measure another tool that
  * writes $CONFIG_DIR/bird.cfg), BENCH_NODE_ARGS (e.g. --cpu-prof
  * --cpu-prof-dir=/tmp/prof), BENCH_AGENT_ENV ("DEBOUNCE_MS=20 ..."),
- * BENCH_RESULTS_DIR. See bench/README.md.
+ * BENCH_RESULTS_DIR, BENCH_FABRIC (0 skips the fabric-shaped run), BENCH_FABRIC_N,
+ * BENCH_FABRIC_UNRELATED. See bench/README.md.
  */
 import { optionsFromEnv, runBench } from './lib.mjs';
 

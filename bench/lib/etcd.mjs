@@ -91,9 +91,13 @@ function* dataset(n) {
 }
 
 /** Load the data set with `concurrency` transactions of `chunk` puts in flight. */
-export async function loadHosts(client, n, { chunk = 1000, concurrency = 8 } = {}) {
+export async function loadHosts(client, n, options = {}) {
+  return loadKeys(client, dataset(n), options);
+}
+
+/** Load `[key, value]` pairs from an iterator with `concurrency` transactions of `chunk` puts in flight. */
+export async function loadKeys(client, it, { chunk = 1000, concurrency = 8 } = {}) {
   const t0 = now();
-  const it = dataset(n);
   let keys = 0;
   const next = () => {
     const ops = [];
