@@ -13,7 +13,10 @@
  *   either way). `configure`: `0002-Reading configuration from F`, then
  *   `0003 Reconfigured` or `0004 Reconfiguration in progress` (a protocol is
  *   restarting or shutting down) or `8002 F:LINE:COL message` (rejected, old
- *   config stays).
+ *   config stays). `configure "F"` reads F instead of the `-c` file, with the
+ *   same replies; a file it cannot open is `8002 F: No such file or
+ *   directory` (no line and column: not a verdict on the text). A later
+ *   plain `configure`, and a restart, read the `-c` file again.
  */
 
 export interface BirdReply {
@@ -68,14 +71,35 @@ export function isErrorCode(code: string): boolean {
 }
 
 /**
- * Pure decision for a `configure` reply. An 8xxx/9xxx code is a rejection
- * (message = BIRD's text, e.g. "/config/bird.cfg:6:10 syntax error"); an
- * accepted code is success; anything else (e.g. `0006 Reconfiguration
- * ignored, shutting down`) is a failure carrying BIRD's text.
+ * The `configure` command for the control socket: plain (BIRD reads its `-c`
+ * file), or `configure "FILE"` (BIRD parses FILE, runs it if it is valid and
+ * keeps running its config if not). BIRD's CLI takes FILE as a string
+ * literal on one line: a name with a `"`, a control character or a non-ASCII
+ * byte cannot be said (config.ts refuses such a CONFIG_DIR at start-up).
  */
-export function classifyConfigureReplies(replies: readonly BirdReply[]): { ok: boolean; message: string } {
+export function configureCommand(file?: string): string {
+  if (file === undefined) return 'configure';
+  if (!sayableFile(file)) throw new Error(`BIRD's configure cannot name ${JSON.stringify(file)}`);
+  return `configure "${file}"`;
+}
+
+/** A file name `configure "FILE"` can carry: printable ASCII without `"`, at most 900 bytes (BIRD's CLI reads lines of 1 KiB). */
+export const sayableFile = (file: string): boolean => file.length > 0 && file.length <= 900 && /^[\x20-\x7e]+$/.test(file) && !file.includes('"');
+
+/** BIRD's verdict on a file's text: `8002 F:LINE:COL message` (a parse error at a place in it). */
+const VERDICT = /^.+:\d+:\d+ \S/;
+
+/**
+ * Pure decision for a `configure` reply. An 8xxx/9xxx code is a failure
+ * (message = BIRD's text, e.g. "/config/bird.cfg:6:10 syntax error"), and a
+ * rejection of the file's text (`rejected`) when it is an `8002` that names a
+ * line and column; `8002 F: No such file or directory` is not. An accepted
+ * code is success; anything else (e.g. `0006 Reconfiguration ignored,
+ * shutting down`) is a failure carrying BIRD's text.
+ */
+export function classifyConfigureReplies(replies: readonly BirdReply[]): { ok: boolean; message: string; rejected?: true } {
   const err = replies.find((r) => isErrorCode(r.code));
-  if (err) return { ok: false, message: err.text };
+  if (err) return { ok: false, message: err.text, ...(err.code === '8002' && VERDICT.test(err.text) ? { rejected: true as const } : {}) };
   const okReply = replies.find((r) => CONFIGURE_OK_CODES.has(r.code));
   if (okReply) return { ok: true, message: okReply.text };
   const last = [...replies].reverse().find((r) => r.code !== '0001' && r.code !== '0002');

@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import { parseClusterId, parseIPv4, parseIPv6 } from './addresses.js';
+import { sayableFile } from './bird-replies.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -216,6 +217,17 @@ function hostIps(env: Env): { v4?: string; v6?: string } {
   return found;
 }
 
+/**
+ * CONFIG_DIR (default /config). The agent asks BIRD to `configure "FILE"` its
+ * stage file there: BIRD's CLI must be able to take that name as one string
+ * (printable ASCII, no `"`).
+ */
+function configDirFromEnv(env: Env): string {
+  const dir = present(env, 'CONFIG_DIR') ?? '/config';
+  if (!sayableFile(`${dir}/.bird6.cfg.stage`)) throw bad('CONFIG_DIR', dir, 'BIRD\'s configure "FILE" cannot name a file there: use printable ASCII without " (and under 880 characters)');
+  return dir;
+}
+
 export function configFromEnv(env: Env): AgentConfig {
   const host = hostIps(env);
   const ipRaw = present(env, 'IP') ?? host.v4;
@@ -235,7 +247,7 @@ export function configFromEnv(env: Env): AgentConfig {
   if (format !== 'json' && format !== 'pretty') throw bad('LOG_FORMAT', format, 'expected json or pretty');
   const notify = present(env, 'NOTIFY_FD');
   const httpListen = parseHttpListen(env['HTTP_LISTEN']);
-  const configDir = present(env, 'CONFIG_DIR') ?? '/config';
+  const configDir = configDirFromEnv(env);
   const journalRaw = present(env, 'JOURNAL_FILE');
   const journalFile = journalRaw === undefined ? join(configDir, 'journal', 'journal.jsonl') : /^(off|none|0|false|no)$/i.test(journalRaw) ? undefined : journalRaw;
   const clusterRaw = present(env, 'RR_CLUSTER_ID');

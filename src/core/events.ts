@@ -115,7 +115,15 @@ export interface OutcomeEvent {
   readonly retryable?: boolean;
   /** Reload only: the daemon is not running; it gets this config when it comes up. */
   readonly deferred?: boolean;
+  /**
+   * Check only: who parsed the config. `daemon`: the running BIRD itself, on
+   * `configure "<stage file>"` (it runs the config if it is valid, else keeps
+   * its own); `bird -p`: a separate parse, while the daemon did not answer.
+   */
+  readonly checkedBy?: CheckedBy;
 }
+
+export type CheckedBy = 'daemon' | 'bird -p';
 
 /**
  * A run of the apply driver ends with its first failed step or with its

@@ -31,7 +31,15 @@ export const healthLine = (h: HealthEvent): LogEntry => {
 };
 
 export const outcomeLine = (o: OutcomeEvent): LogEntry => {
-  const fields = { family: o.family, generation: o.generation, step: o.step, ok: o.ok, durationMs: o.durationMs, message: o.message };
+  const fields = {
+    family: o.family,
+    generation: o.generation,
+    step: o.step,
+    ok: o.ok,
+    durationMs: o.durationMs,
+    message: o.message,
+    ...(o.checkedBy !== undefined ? { checkedBy: o.checkedBy } : {}),
+  };
   if (o.ok) return { level: 'info', msg: `${o.step} ok`, fields };
   if (o.deferred) return { level: 'warn', msg: `${o.step} deferred`, fields };
   return { level: 'error', msg: `${o.step} failed`, fields: { ...fields, ...(o.retryable ? { retrying: true } : {}) } };

@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import {
   classifyConfigureReplies,
   classifyStatusReplies,
+  configureCommand,
   isErrorCode,
   parseSocketReplies,
   protocolDetails,
@@ -46,22 +47,26 @@ export interface ConfigureOutcome {
   timedOut?: boolean;
   /** No daemon listens on the socket (missing, or connection refused): it reads the file when it starts. */
   notRunning?: boolean;
+  /** BIRD parsed the file and refused its text (`8002 F:LINE:COL message`): it keeps running its config. */
+  rejected?: true;
 }
 
 /**
  * `configure` on the control socket: BIRD reads the configuration file it
- * was started with (the caller has already written and checked it).
+ * was started with (the caller has already written and checked it), or with
+ * `file`, that file (`configure "FILE"`): BIRD parses it, and runs it or, on
+ * an error in its text, keeps its config (`rejected`).
  * - no daemon (socket missing, connection refused): ok false, notRunning.
  * - no greeting or no full reply before the timeout: ok false, timedOut,
  *   reachable = whether BIRD greeted; BIRD may still apply the file later.
  * - anything else (closed before or after the greeting, an unexpected
  *   greeting, EACCES, ...): ok false, with why; the caller retries.
  */
-export async function birdConfigure(o: BirdSocketOptions): Promise<ConfigureOutcome> {
+export async function birdConfigure(o: BirdSocketOptions & { file?: string }): Promise<ConfigureOutcome> {
   const t0 = performance.now();
   let lines: string[];
   try {
-    lines = await birdSocketCommand(o.socket, 'configure', o.timeoutMs);
+    lines = await birdSocketCommand(o.socket, configureCommand(o.file), o.timeoutMs);
   } catch (e) {
     if (!(e instanceof BirdSocketError)) throw e;
     const durationMs = ms(t0);
@@ -72,8 +77,7 @@ export async function birdConfigure(o: BirdSocketOptions): Promise<ConfigureOutc
     const notRunning = !e.greeted && NOT_LISTENING.has(e.reason);
     return { ok: false, reachable: e.greeted, ...(notRunning ? { notRunning } : {}), message: e.message, durationMs };
   }
-  const { ok, message } = classifyConfigureReplies(parseSocketReplies(lines));
-  return { ok, reachable: true, message, durationMs: ms(t0) };
+  return { ...classifyConfigureReplies(parseSocketReplies(lines)), reachable: true, durationMs: ms(t0) };
 }
 
 export interface ProbeResult {

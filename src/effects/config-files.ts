@@ -2,6 +2,11 @@
  * Config files on disk: staged next to the target, checked, then renamed
  * over it, so bird.cfg / bird6.cfg are always complete files that BIRD
  * accepted (an agent killed mid-write leaves at most a stale stage file).
+ *
+ * The stage file is itself written beside it (`.bird.cfg.stage.tmp`) and
+ * renamed into place: BIRD may be told to read the stage file
+ * (`configure "<stage>"`) and, when an earlier such command timed out, read
+ * it late; it must then find a complete file, never one being written.
  */
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,6 +16,7 @@ import { CONFIG_FILE } from '../core/render.js';
 
 export const configPath = (dir: string, family: Family): string => join(dir, CONFIG_FILE[family]);
 const stagePath = (dir: string, family: Family): string => join(dir, `.${CONFIG_FILE[family]}.stage`);
+const stageTmpPath = (dir: string, family: Family): string => `${stagePath(dir, family)}.tmp`;
 
 /** A config's bytes: text is ASCII (render refuses anything else), so single-byte encoding is a plain copy. */
 const partsOf = (config: ConfigBytes | Buffer | string): ConfigBytes =>
@@ -55,10 +61,13 @@ async function syncDir(dir: string): Promise<void> {
 /** Write the stage file for a family and return its path. */
 export async function writeStage(dir: string, family: Family, config: ConfigBytes | Buffer | string): Promise<string> {
   await mkdir(dir, { recursive: true });
+  const tmp = stageTmpPath(dir, family);
   const path = stagePath(dir, family);
   try {
-    await writeSynced(path, config);
+    await writeSynced(tmp, config);
+    await rename(tmp, path);
   } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined);
     await rm(path, { force: true }).catch(() => undefined);
     throw err;
   }
@@ -73,6 +82,7 @@ export async function installStage(dir: string, family: Family): Promise<void> {
 
 export async function discardStage(dir: string, family: Family): Promise<void> {
   await rm(stagePath(dir, family), { force: true });
+  await rm(stageTmpPath(dir, family), { force: true });
 }
 
 /** The installed config, or undefined when there is none yet. */

@@ -3,11 +3,12 @@
  * RR (in a network namespace, reading the files the agent writes) and real
  * BIRDs as Calico nodes peering with it.
  */
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PREFIX } from '../../src/core/config.js';
 import { stopAllAgents, type AgentProcess, type LogLine } from '../support/agent.js';
+import { birdSocketProxy, type BirdSocketProxy } from '../support/bird-socket-proxy.js';
 import { birdc, sessionResets, waitEstablished, type BirdHandle } from '../support/bird.js';
 import { peerName } from '../support/node-bird.js';
 import { killAllTracked, removeDir, tempDir, waitFor } from '../support/processes.js';
@@ -22,6 +23,7 @@ let rrBird: BirdHandle;
 let rrBird6: BirdHandle;
 const nodes = new Map<string, BirdHandle>();
 let checkMarker: string;
+let proxy: BirdSocketProxy | undefined;
 
 const put = (suffix: string, value: unknown) => lab.put(suffix, value);
 const del = (suffix: string) => lab.del(suffix);
@@ -39,10 +41,13 @@ async function startNode(name: string, ip: string): Promise<BirdHandle> {
 beforeAll(async () => {
   dir = tempDir('rr-agent');
   lab = await createRrLab({ prefix: `rra${process.pid % 10000}` });
-  // A wrapper around `bird -p` that fails while a marker file exists: a config the check rejects.
+  // While a marker file exists, a config the check rejects: a wrapper around `bird -p` (the check while BIRD
+  // does not answer) fails, and the running BIRD reads a rejected copy of the file it is asked to configure.
   checkMarker = join(dir, 'reject-next-check');
   const wrapper = shellScript(dir, 'bird-check.sh', `if [ -e ${checkMarker} ]; then echo "bird: simulated rejection" >&2; exit 1; fi\nexec bird "$@"\n`);
-  const rr = await lab.startRr({ dir, env: { BIRD_BIN: wrapper }, withBird6: true });
+  proxy = await birdSocketProxy(join(dir, 'bird.ctl'), join(dir, 'proxy.ctl'), dir);
+  proxy.reject = () => existsSync(checkMarker);
+  const rr = await lab.startRr({ dir, env: { BIRD_BIN: wrapper, BIRD_SOCKET: proxy.path }, withBird6: true });
   agent = rr.agent;
   rrBird = rr.bird;
   rrBird6 = rr.bird6!;
@@ -53,6 +58,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopAllAgents();
   await killAllTracked();
+  await proxy?.close();
   await lab?.destroy();
   if (dir) await removeDir(dir);
 });
@@ -154,7 +160,8 @@ describe('agent against real etcd and BIRD', () => {
     await put(`/host/n4/ip_addr_v4`, '10.77.0.14');
     await put(`/host/n4/peer_v4/${RR}`, { ip: RR, as_num: AS });
     const failed = await agent.waitForLine((l) => l.step === 'check' && l.ok === false, 'check failure logged', { from: mark });
-    expect(failed.message).toContain('simulated rejection');
+    expect(failed.message).toMatch(/rejected\.cfg:\d+:\d+ syntax error/); // BIRD's own verdict, by the daemon that runs it
+    expect(failed.checkedBy).toBe('daemon');
     expect(failed.level).toBe('error');
     expect(cfg('bird.cfg')).toBe(before);
     expect(await protocols()).not.toContain('Node_10_77_0_14');

@@ -61,36 +61,47 @@ async function rrIn(dir: string, env: Record<string, string> = {}, withBird6 = f
   return rr;
 }
 
-for (const [k, d] of reliabilityDialects().entries()) {
-  /** Each dialect's run writes its own clients (one lab and keyspace for all runs: a repeated put changes nothing). */
-  const c = k * 20;
+for (const d of reliabilityDialects()) {
   describe(`fault 6: a config the check rejects (${dialectName(d)})`, () => {
-    it('keeps the running config, logs BIRD\'s message, applies the next good state', async () => {
-      const T = `check rejects (${dialectName(d)})`;
-      const dir = tempDir('rr-rel-chk');
-      dirs.push(dir);
+    /**
+     * The route reflector whose checks reject while `dir/reject` exists: the running
+     * BIRD itself (the agent's `configure "<stage>"` reaches it, through a proxy, as a
+     * copy of the stage file with one statement BIRD does not know appended) and
+     * `bird -p` (BIRD_BIN, the same copy), which checks while BIRD does not answer.
+     * Both are BIRD's own verdicts on the text, naming `rejected.cfg`.
+     */
+    async function rejectingRr(dir: string, env: Record<string, string> = {}): Promise<{ rr: RrUnderTest; marker: string; close(): Promise<void> }> {
       const bird = birdBins(d).v4;
-      // BIRD_BIN: the real `bird -p`, but while the marker exists it parses the
-      // agent's file with one statement BIRD does not know appended: BIRD's own rejection.
       const marker = join(dir, 'reject');
       const wrapper = shellScript(
         dir,
         'bird-check.sh',
         `# args: -p -c FILE\nif [ -e ${marker} ]; then\n  { cat "$3"; echo 'protocol bogus { }'; } > ${dir}/rejected.cfg\n  exec ${bird} -p -c ${dir}/rejected.cfg\nfi\nexec ${bird} "$@"\n`,
       );
-      const rr = await rrIn(dir, { BIRD_BIN: wrapper }, false, d);
+      const proxy = await birdSocketProxy(join(dir, 'bird.ctl'), join(dir, 'proxy.ctl'), dir);
+      proxy.reject = () => existsSync(marker);
+      const rr = await rrIn(dir, { BIRD_BIN: wrapper, BIRD_SOCKET: proxy.path, ...env }, false, d);
+      return { rr, marker, close: () => proxy.close() };
+    }
+
+    it('the running BIRD rejects the staged file: keeps the running config, logs BIRD\'s message, applies the next good state', async () => {
+      const T = `check rejects (${dialectName(d)})`;
+      const dir = tempDir('rr-rel-chk');
+      dirs.push(dir);
+      const { rr, marker, close } = await rejectingRr(dir);
       try {
         const nodeMark = node.logMark();
         const before = readFileSync(join(dir, 'bird.cfg'), 'utf8');
         const protosBefore = await birdc(rr.bird.socket, 'show protocols');
         const mark = rr.agent.lines.length;
         writeFileSync(marker, '');
-        const bad = await addClient(40 + c);
+        const bad = await addClient(40);
         const failed = await rr.agent.waitForLine((l) => l.step === 'check' && l.ok === false, 'check failure logged', { from: mark });
         expect(failed.level).toBe('error');
         expect(failed.msg).toBe('check failed');
         expect(String(failed.message)).toMatch(/rejected\.cfg:\d+:\d+ .+/);
-        console.log(`[detail] logged: ${JSON.stringify({ level: failed.level, msg: failed.msg, message: failed.message })}`);
+        expect(failed.checkedBy).toBe('daemon'); // one parse: by the BIRD that would have run it
+        console.log(`[detail] logged: ${JSON.stringify({ level: failed.level, msg: failed.msg, message: failed.message, checkedBy: failed.checkedBy })}`);
         await sleep(1500);
         expect(readFileSync(join(dir, 'bird.cfg'), 'utf8')).toBe(before);
         expect(existsSync(join(dir, '.bird.cfg.stage'))).toBe(false);
@@ -101,16 +112,61 @@ for (const [k, d] of reliabilityDialects().entries()) {
         rmSync(marker);
         const mark2 = rr.agent.lines.length;
         const t0 = Date.now();
-        const good = await addClient(41 + c);
+        const good = await addClient(41);
         const ok = await rr.agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v4', 'next good state applied', { from: mark2 });
         figure(T, 'next good change written to BIRD reloaded', t(ok) - t0, 'ms');
+        expect(since(rr.agent.lines, mark2, (l) => l.step === 'check' && l.ok === true).map((l) => l.checkedBy)).toEqual(['daemon']);
         const protos = await birdc(rr.bird.socket, 'show protocols');
         expect(protos).toContain(proto(bad)); // the rejected change is part of the state: applied with the next good one
         expect(protos).toContain(proto(good));
+        expect(readFileSync(join(dir, 'bird.cfg'), 'utf8')).toContain(`neighbor ${good} as`);
         expect(sessionResets(node.logSince(nodeMark), peerName(RR))).toEqual([]);
         figure(T, 'rejected configs installed / session resets', '0 / 0');
       } finally {
         await rr.stop();
+        await close();
+      }
+    }, 90_000);
+
+    it('bird -p rejects while BIRD does not answer (hung): nothing installed, the running config stays, the next good state applied', async () => {
+      const T = `check rejects by bird -p, BIRD hung (${dialectName(d)})`;
+      const dir = tempDir('rr-rel-chkp');
+      dirs.push(dir);
+      const { rr, marker, close } = await rejectingRr(dir, { COMMAND_TIMEOUT_MS: '1000' });
+      try {
+        const nodeMark = node.logMark();
+        const before = readFileSync(join(dir, 'bird.cfg'), 'utf8');
+        const protosBefore = await birdc(rr.bird.socket, 'show protocols');
+        const mark = rr.agent.lines.length;
+        writeFileSync(marker, '');
+        process.kill(rr.bird.pid, 'SIGSTOP');
+        let failed: LogLine;
+        try {
+          await addClient(47);
+          failed = await rr.agent.waitForLine((l) => l.step === 'check' && l.ok === false, 'check failure logged', { from: mark, timeoutMs: 15_000 });
+        } finally {
+          process.kill(rr.bird.pid, 'SIGCONT');
+        }
+        expect(failed.msg).toBe('check failed');
+        expect(String(failed.message)).toMatch(/rejected\.cfg:\d+:\d+ .+/);
+        expect(failed.checkedBy).toBe('bird -p');
+        await sleep(1500);
+        expect(readFileSync(join(dir, 'bird.cfg'), 'utf8')).toBe(before);
+        expect(existsSync(join(dir, '.bird.cfg.stage'))).toBe(false);
+        expect(since(rr.agent.lines, mark, (l) => l.step === 'install' || l.step === 'reload')).toEqual([]);
+        expect(since(rr.agent.lines, mark, (l) => l.step === 'check' && l.ok === false)).toHaveLength(1);
+        expect(withoutSince(await birdc(rr.bird.socket, 'show protocols'))).toBe(withoutSince(protosBefore));
+
+        rmSync(marker);
+        const mark2 = rr.agent.lines.length;
+        const good = await addClient(48);
+        const ok = await rr.agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v4', 'next good state applied', { from: mark2 });
+        figure(T, 'next good change to reload ok', t(ok) - t(since(rr.agent.lines, mark2, (l) => l.msg === 'write ok')[0]), 'ms');
+        expect(await birdc(rr.bird.socket, 'show protocols')).toContain(proto(good));
+        expect(sessionResets(node.logSince(nodeMark), peerName(RR))).toEqual([]);
+      } finally {
+        await rr.stop();
+        await close();
       }
     }, 90_000);
   });

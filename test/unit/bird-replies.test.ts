@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyConfigureReplies } from '../../src/core/bird-replies.js';
+import { classifyConfigureReplies, configureCommand, parseSocketReplies, sayableFile } from '../../src/core/bird-replies.js';
 import { parseBirdcReplies, parseShowProtocols } from '../support/birdc.js';
 
 // Captured from BIRD 1.6.8 / birdc -v on this machine (see docs/bird-notes.md).
@@ -68,21 +68,48 @@ describe('classifyConfigureReplies', () => {
     });
   });
 
-  it('8002 is a rejection carrying BIRD’s file:line:col message', () => {
+  it('8002 with a line and column is a rejection of the text, carrying BIRD’s file:line:col message', () => {
     expect(classifyConfigureReplies(parseBirdcReplies(CONFIGURE_BAD))).toEqual({
       ok: false,
+      rejected: true,
       message: 'h1.cfg:6:10 Kernel device protocol already defined',
     });
+    // BIRD 2/3 wording, a file named on the command (configure "F").
+    expect(classifyConfigureReplies(parseSocketReplies(['0002-Reading configuration from /c/.bird.cfg.stage', '8002 /c/.bird.cfg.stage:2:19 syntax error, unexpected CF_SYM_UNDEFINED'])))
+      .toEqual({ ok: false, rejected: true, message: '/c/.bird.cfg.stage:2:19 syntax error, unexpected CF_SYM_UNDEFINED' });
+  });
+
+  it('a file BIRD cannot open, and other errors, are failures but no verdict on the text', () => {
     expect(classifyConfigureReplies(parseBirdcReplies(CONFIGURE_MISSING_FILE))).toEqual({
       ok: false,
       message: '/nonexist.cfg: No such file or directory',
     });
+    expect(classifyConfigureReplies(parseSocketReplies(['9001 syntax error, unexpected CF_SYM_UNDEFINED, expecting END or TIMEOUT']))).toEqual({
+      ok: false,
+      message: 'syntax error, unexpected CF_SYM_UNDEFINED, expecting END or TIMEOUT',
+    });
+    expect(classifyConfigureReplies(parseSocketReplies(['8007 Access denied']))).toEqual({ ok: false, message: 'Access denied' });
   });
 
   it('anything else is a failure', () => {
     expect(classifyConfigureReplies(parseBirdcReplies('0001 BIRD 1.6.8 ready.\n0006 Reconfiguration ignored, shutting down\n')))
       .toEqual({ ok: false, message: 'unexpected reply from BIRD: 0006 Reconfiguration ignored, shutting down' });
     expect(classifyConfigureReplies([])).toEqual({ ok: false, message: 'no reply from BIRD' });
+  });
+});
+
+describe('configureCommand', () => {
+  it('plain, or naming the file BIRD is to read', () => {
+    expect(configureCommand()).toBe('configure');
+    expect(configureCommand('/config/.bird.cfg.stage')).toBe('configure "/config/.bird.cfg.stage"');
+  });
+
+  it('refuses a name BIRD\'s CLI cannot take as one string on one line', () => {
+    for (const bad of ['/a"b', '/a\nconfigure', '/a\tb', '/caf\u00e9', '', `/${'x'.repeat(900)}`]) {
+      expect(sayableFile(bad), JSON.stringify(bad)).toBe(false);
+      expect(() => configureCommand(bad)).toThrow(/cannot name/);
+    }
+    expect(sayableFile('/var/lib/rr config/x\\y.cfg')).toBe(true);
   });
 });
 

@@ -23,3 +23,17 @@ describe('HOST_IPS (the downward API status.hostIPs)', () => {
     expect(() => configFromEnv({})).toThrow(/^IP is required: the IPv4 address of this route reflector$/);
   });
 });
+
+describe('CONFIG_DIR', () => {
+  it('defaults to /config and takes any name BIRD\'s configure "FILE" can carry', () => {
+    expect(configFromEnv({ IP: '10.0.0.1' }).configDir).toBe('/config');
+    expect(configFromEnv({ IP: '10.0.0.1', CONFIG_DIR: '/var/lib/rr config' }).configDir).toBe('/var/lib/rr config');
+  });
+
+  it('refuses a name with a quote or a control character: a ConfigError naming the variable', () => {
+    for (const dir of ['/a"b', '/a\nb', '/caf\u00e9']) {
+      expect(() => configFromEnv({ IP: '10.0.0.1', CONFIG_DIR: dir })).toThrow(ConfigError);
+      expect(() => configFromEnv({ IP: '10.0.0.1', CONFIG_DIR: dir })).toThrow(/^invalid CONFIG_DIR=.*configure "FILE" cannot name/);
+    }
+  });
+});
