@@ -43,6 +43,10 @@ export const DEFAULTS = {
   burstConcurrency: 16,
   check: true,
   checkTrials: 20,
+  /** The agent against a real BIRD of this dialect (bird1, bird2, bird3), check on; undefined skips it. */
+  bird: 'bird1',
+  birdTrials: 20,
+  birdStartTimeoutMs: 600_000,
   pollMs: 2,
   gapMs: 150,
   settleMs: 1500,
@@ -71,6 +75,8 @@ export function optionsFromEnv(env = process.env) {
     ['BENCH_BURST', 'burstPuts'],
     ['BENCH_BURST_CONCURRENCY', 'burstConcurrency'],
     ['BENCH_CHECK_TRIALS', 'checkTrials'],
+    ['BENCH_BIRD_TRIALS', 'birdTrials'],
+    ['BENCH_BIRD_START_TIMEOUT_MS', 'birdStartTimeoutMs'],
     ['BENCH_POLL_MS', 'pollMs'],
     ['BENCH_GAP_MS', 'gapMs'],
   ]) {
@@ -87,6 +93,11 @@ export function optionsFromEnv(env = process.env) {
     if (env.BENCH_CHECK !== undefined) o.fabric.check = !/^(0|false|no|off)$/i.test(env.BENCH_CHECK);
   }
   if (env.BENCH_CHECK !== undefined) o.check = !/^(0|false|no|off)$/i.test(env.BENCH_CHECK);
+  if (env.BENCH_BIRD !== undefined && env.BENCH_BIRD !== '') {
+    if (/^(0|false|no|off)$/i.test(env.BENCH_BIRD)) o.bird = undefined;
+    else if (['bird1', 'bird2', 'bird3'].includes(env.BENCH_BIRD)) o.bird = env.BENCH_BIRD;
+    else throw new Error(`BENCH_BIRD=${env.BENCH_BIRD}: expected bird1, bird2, bird3 or 0`);
+  }
   if (env.TOOL_CMD) o.toolCmd = env.TOOL_CMD;
   if (env.BENCH_NODE_ARGS) o.nodeArgs = env.BENCH_NODE_ARGS.split(/\s+/).filter(Boolean);
   if (env.BENCH_RESULTS_DIR) o.resultsDir = env.BENCH_RESULTS_DIR;
@@ -142,6 +153,9 @@ export async function runBench(options = {}) {
       if (opts.check && !opts.toolCmd) {
         entry.checked = await measureRun(ctx, { check: true, trials: opts.checkTrials, burst: undefined, series: 102, label: `N=${n} bird -p` });
       }
+      if (opts.bird && !opts.toolCmd) {
+        entry.bird = await measureRun(ctx, { check: true, trials: opts.birdTrials, burst: undefined, series: 104, label: `N=${n} BIRD`, realBird: opts.bird });
+      }
       entry.loadavgAfter = loadavg().map(r1);
       result.sizes.push(entry);
     } finally {
@@ -183,5 +197,30 @@ export function table(result) {
   const fmt = (r) => r.map((x, i) => x.padStart(w[i])).join('  ');
   const loads = result.sizes.map((s) => `N=${s.n} ${s.loadavgBefore[0]}->${s.loadavgAfter[0]}`).join(', ');
   const legend = 'CPU/chg: agent and its children per change, idle rate subtracted; child ms: its child processes alone (the agent has none when the check is off; the reload command of a TOOL_CMD); restart ms: start again with etcd down to both configs loaded from the journal; journal MiB: on disk at the end; B/chg: journal bytes per single change';
-  return [`tool: ${result.tool}`, fmt(head), ...rows.map(fmt), legend, `load average (1 min) before->after: ${loads} on ${result.machine.cpus} CPUs`].join('\n');
+  return [`tool: ${result.tool}`, fmt(head), ...rows.map(fmt), legend, ...birdTable(result), `load average (1 min) before->after: ${loads} on ${result.machine.cpus} CPUs`].join('\n');
+}
+
+/** The runs against a real BIRD (issue 18), if any: one more table. */
+function birdTable(result) {
+  const runs = result.sizes.filter((s) => s.bird);
+  if (runs.length === 0) return [];
+  const head = ['N', 'BIRD', 'put->file p50', 'p99', 'put->BIRD reply p50', 'p99', 'CPU/chg ms', 'child ms', 'configure ms p50', 'BIRD CPU/chg ms', 'BIRD RSS MiB', 'checked by daemon/bird -p'];
+  const rows = runs.map((s) => {
+    const b = s.bird;
+    if (b.bird.error) return [s.n, b.bird.dialect, ...head.slice(2).map(() => '-')].map(String);
+    return [
+      s.n, b.bird.version, b.put.p50, b.put.p99, b.birdReply.p50, b.birdReply.p99, b.cpu.perChangeMinusIdleMs, b.cpu.childrenPerChangeMs,
+      b.steps.reload.p50, b.bird.cpuPerChangeMinusIdleMs, b.bird.rssMiB, `${b.checkedBy.daemon}/${b.checkedBy.birdP}`,
+    ].map(String);
+  });
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const fmt = (r) => r.map((x, i) => x.padStart(w[i])).join('  ');
+  return [
+    '',
+    'against a real BIRD (check on: BIRD itself checks the staged file it loads, configure "<stage>"):',
+    fmt(head),
+    ...rows.map(fmt),
+    ...runs.filter((s) => s.bird.bird.error).map((s) => `N=${s.n}: ${s.bird.bird.error}`),
+    "put->BIRD reply: put -> the agent's check ok (checkedBy daemon), logged as BIRD's reply arrives; configure ms: that exchange (BIRD's parse + reconfiguration); BIRD CPU/chg: the daemon's own, idle rate subtracted",
+  ];
 }

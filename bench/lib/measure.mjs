@@ -7,6 +7,8 @@ import { MESH_MEMBERS, hrUs, now, sleep } from './setup.mjs';
 import { changeIp, hostKey } from './etcd.mjs';
 import { FileWatch, PROTO, count, neighborsWithPrefix } from './file-watch.mjs';
 import { standInBird, startTool } from './tool.mjs';
+import { realBirdBin, startRealBird } from './real-bird.mjs';
+import { RR_IP } from './setup.mjs';
 
 // ---------------------------------------------------------------- stats
 
@@ -36,7 +38,7 @@ const stepDurations = (lines, step, from = 0) =>
  * One tool run against a loaded etcd: start, trials, (optionally) burst.
  * `series` makes every changed address unique within the etcd.
  */
-export async function measureRun(ctx, { check, trials, burst, series, label }) {
+export async function measureRun(ctx, { check, trials, burst, series, label, realBird }) {
   const { client, endpoint, n, opts, log } = ctx;
   const configDir = mkdtempSync(join(opts.configParent ?? tmpdir(), 'rr-bench-cfg-'));
   installExitHook();
@@ -47,9 +49,11 @@ export async function measureRun(ctx, { check, trials, burst, series, label }) {
   const phases = {};
   const out = { label, check };
   let tool;
+  let bird;
   const birds = [];
   try {
-    for (const name of ['bird', 'bird6']) birds.push(await standInBird(join(configDir, `${name}.ctl`), join(configDir, `${name}.cfg`)));
+    // With `realBird` (a dialect), BIRD itself serves bird.ctl once the first bird.cfg is on disk (as s6 starts it).
+    for (const name of realBird ? ['bird6'] : ['bird', 'bird6']) birds.push(await standInBird(join(configDir, `${name}.ctl`), join(configDir, `${name}.cfg`)));
     // 1. start -> first complete bird.cfg
     phases.start = { fromUs: hrUs() };
     const t0 = now();
@@ -71,38 +75,89 @@ export async function measureRun(ctx, { check, trials, burst, series, label }) {
       installMs: r1(first((l) => l.msg === 'install ok' && l.family === 'v4') - t0),
     });
     log(`${label}: start -> complete bird.cfg ${out.start.ms} ms (${out.start.fileBytes} bytes)`);
+    if (realBird) {
+      const reloads = () => tool.lines.filter((l) => l.msg === 'reload ok' && l.family === 'v4').length;
+      const before = reloads();
+      const tB = now();
+      try {
+        bird = await startRealBird({
+          bin: realBirdBin(realBird),
+          configFile: file,
+          socket: join(configDir, 'bird.ctl'),
+          logFile: join(configDir, 'bird.log'),
+          rrIp: RR_IP,
+          timeoutMs: opts.birdStartTimeoutMs,
+        });
+      } catch (e) {
+        // A BIRD that cannot come up at this size on this machine is a finding, not a crash of the bench.
+        out.bird = { dialect: realBird, error: String(e instanceof Error ? e.message : e), waitedMs: r1(now() - tB) };
+        log(`${label}: ${out.bird.error}`);
+        return out;
+      }
+      // The agent sees it come up and reloads it (the first config reached BIRD).
+      const tUp = now();
+      while (reloads() === before) {
+        if (now() - tUp > opts.startTimeoutMs) throw new Error(`${label}: no reload ok once BIRD answered`);
+        await sleep(20);
+      }
+      out.bird = { dialect: realBird, version: bird.version, startMs: r1(bird.startMs), protocols: await bird.protocols() };
+      log(`${label}: BIRD ${bird.version} up in ${out.bird.startMs} ms with ${out.bird.protocols} protocols`);
+    }
     await sleep(opts.settleMs);
     out.memory = { afterLoad: memory(tool.pid) };
 
     // idle CPU, to tell the per-change cost from timers and keepalives
     const idle0 = cpuMs(tool.pid);
+    const birdIdle0 = bird ? cpuMs(bird.pid) : undefined;
     const ti0 = now();
     await sleep(opts.idleMs);
     const idleRate = (cpuMs(tool.pid).total - idle0.total) / ((now() - ti0) / 1000);
+    const birdIdleRate = bird ? (cpuMs(bird.pid).total - birdIdle0.total) / ((now() - ti0) / 1000) : 0;
 
     // 2 + 3. single puts, each timed to the file containing it; CPU over the series
     const journalBefore = journalBytes(configDir);
     phases.trials = { fromUs: hrUs() };
     const linesBefore = tool.lines.length;
     const cpu0 = cpuMs(tool.pid);
+    const birdCpu0 = bird ? cpuMs(bird.pid) : undefined;
     const tt0 = now();
     const samples = [];
+    const puts = [];
     for (let k = 0; k < trials; k++) {
       const host = Math.floor(((k + 0.5) / trials) * n); // spread over the keyspace
       const ip = changeIp(series, k);
       const needle = Buffer.from(`neighbor ${ip} `);
       const tPut = now();
+      puts.push(tPut);
       await client.put(hostKey(host, 'ip_addr_v4')).value(ip);
       const tSeen = await watch.waitFor((b) => b.includes(needle), opts.trialTimeoutMs, `${label}: trial ${k} (${ip})`);
       samples.push(tSeen - tPut);
       await sleep(opts.gapMs + Math.random() * opts.gapMs);
     }
     const cpu1 = cpuMs(tool.pid);
+    const birdCpu1 = bird ? cpuMs(bird.pid) : undefined;
     const trialWall = (now() - tt0) / 1000;
     phases.trials.toUs = hrUs();
     const idleShare = idleRate * trialWall;
     out.put = summary(samples);
     out.put.samples = samples.map(r1);
+    if (bird) {
+      // put -> BIRD runs the change: the agent's `check ok` by the daemon is logged as BIRD's reply to
+      // `configure "<stage>"` arrives (0003: parsed, reconfigured); its arrival here, per trial.
+      const replies = [];
+      for (let k = 0; k < puts.length; k++) {
+        const l = tool.lines.find((x) => x.t >= puts[k] && (k + 1 >= puts.length || x.t < puts[k + 1]) && x.step === 'check' && x.family === 'v4' && x.ok && x.checkedBy === 'daemon');
+        if (l) replies.push(l.t - puts[k]);
+      }
+      out.birdReply = summary(replies);
+      out.birdReply.samples = replies.map(r1);
+      out.bird.cpuPerChangeMs = r1((birdCpu1.total - birdCpu0.total) / trials);
+      out.bird.cpuPerChangeMinusIdleMs = r1(Math.max(0, birdCpu1.total - birdCpu0.total - birdIdleRate * trialWall) / trials);
+      out.bird.idleMsPerS = r1(birdIdleRate);
+      out.bird.rssMiB = r1(memory(bird.pid).rssMiB);
+      const checks = tool.lines.slice(linesBefore).filter((l) => l.step === 'check' && l.family === 'v4');
+      out.checkedBy = { daemon: checks.filter((l) => l.checkedBy === 'daemon').length, birdP: checks.filter((l) => l.checkedBy === 'bird -p').length };
+    }
     out.cpu = {
       perChangeMs: r1((cpu1.total - cpu0.total) / trials),
       perChangeMinusIdleMs: r1(Math.max(0, cpu1.total - cpu0.total - idleShare) / trials),
@@ -117,6 +172,7 @@ export async function measureRun(ctx, { check, trials, burst, series, label }) {
       write: stepDurations(trialLines, 'write'),
       check: stepDurations(trialLines, 'check'),
       install: stepDurations(trialLines, 'install'),
+      reload: stepDurations(trialLines, 'reload'),
     };
     log(`${label}: put -> file p50 ${out.put.p50} ms p99 ${out.put.p99} ms; CPU/change ${out.cpu.perChangeMs} ms`);
     if (journalBefore !== undefined) out.journal = { afterStartBytes: journalBefore, perChangeBytes: r1((journalBytes(configDir) - journalBefore) / trials) };
@@ -194,6 +250,7 @@ export async function measureRun(ctx, { check, trials, burst, series, label }) {
   } finally {
     watch.stop();
     if (tool) await tool.stop();
+    if (bird) await bird.stop();
     for (const b of birds) await b.close();
     rmSync(configDir, { recursive: true, force: true });
     tempDirs.delete(configDir);

@@ -12,6 +12,8 @@ export const children = new Map();
 export const mounts = new Set();
 /** Temp dirs to remove on exit if a run did not get to it. */
 export const tempDirs = new Set();
+/** Anything else to undo on exit (a real BIRD's network namespace, real-bird.mjs). */
+export const cleanups = new Set();
 let exitHook = false;
 export function installExitHook() {
   if (exitHook) return;
@@ -38,6 +40,7 @@ export function installExitHook() {
         /* best effort */
       }
     }
+    for (const undo of cleanups) undo();
   });
   // Ctrl-C / kill: run the exit hook above (children by PID, mounts)
   for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => process.exit(130));

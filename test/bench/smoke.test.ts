@@ -21,6 +21,7 @@ describe('bench smoke (N=200)', () => {
       sizes: [200],
       trials: 5,
       checkTrials: 3,
+      birdTrials: 3,
       burstPuts: 1000,
       idleMs: 500,
       settleMs: 300,
@@ -44,7 +45,14 @@ describe('bench smoke (N=200)', () => {
     expect(r.journal.perChangeBytes).toBeGreaterThan(0);
     const c = s.checked;
     expect(isNum(c.start.ms) && isNum(c.put.p50) && isNum(c.steps.check.p50)).toBe(true);
+    // Against a real BIRD 1.6: every change checked by the daemon itself, its reply timed per trial.
+    const b = s.bird;
+    for (const x of [b.put.p50, b.birdReply.p50, b.birdReply.p99, b.cpu.perChangeMinusIdleMs, b.steps.reload.p50, b.bird.cpuPerChangeMs, b.bird.rssMiB]) expect(isNum(x)).toBe(true);
+    expect(b.birdReply.n).toBe(3);
+    expect(b.bird.protocols).toBe(200 + 99 + 1); // the sessions and the device protocol
+    expect(b.checkedBy).toEqual({ daemon: 3, birdP: 0 });
     expect(result.table).toContain('put p50');
+    expect(result.table).toContain('put->BIRD reply p50');
     expect(result.file).toMatch(/\.json$/);
   });
 
