@@ -177,8 +177,7 @@ export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGene
     // BIRD said nothing about the staged file, or was not asked: the installed file is its config now. A daemon
     // that is not running, or did not answer in time, is not asked twice in a run; one that answered (could not
     // open the file, shutting down) is asked to read the installed file.
-    const again = asked === undefined || (asked.reachable && asked.timedOut !== true);
-    const r = again ? await birdConfigure({ socket: o.socket, timeoutMs: o.timeoutMs }) : asked!;
+    const r = asked !== undefined && (!asked.reachable || asked.timedOut === true) ? asked : await birdConfigure({ socket: o.socket, timeoutMs: o.timeoutMs });
     if (r.notRunning === true) {
       // Not running: it reads the installed file when it starts, and applyRequests reloads it when it comes up
       // (a new instance). Anything else (a timeout, a connection closed early, EACCES) may leave the same
