@@ -41,6 +41,12 @@ export function createMetrics(prefix: string) {
     generation: new client.Gauge({ name: 'routereflector_config_generation', help: 'Config generation per family (counts distinct configs rendered)', labelNames: ['family'], registers: [registry] }),
     reloads: new client.Counter({ name: 'routereflector_reloads_total', help: 'birdc configure calls by family and outcome', labelNames: ['family', 'outcome'], registers: [registry] }),
     steps: new client.Counter({ name: 'routereflector_apply_steps_total', help: 'Apply steps (write, check, install, reload) by family and outcome', labelNames: ['family', 'step', 'outcome'], registers: [registry] }),
+    checks: new client.Counter({
+      name: 'routereflector_config_checks_total',
+      help: 'Config checks by family, checker (daemon: the running BIRD on configure "<stage>"; bird -p: while it did not answer) and outcome',
+      labelNames: ['family', 'by', 'outcome'],
+      registers: [registry],
+    }),
     reloadSeconds: new client.Histogram({
       name: 'routereflector_reload_duration_seconds',
       help: 'Duration of birdc configure',
@@ -155,6 +161,7 @@ export function createMetrics(prefix: string) {
         s.outcomes$.subscribe((o) => {
           const outcome = o.ok ? 'ok' : 'failed';
           m.steps.inc({ family: o.family, step: o.step, outcome });
+          if (o.step === 'check' && o.checkedBy !== undefined) m.checks.inc({ family: o.family, by: o.checkedBy, outcome });
           if (o.step === 'reload') {
             m.reloads.inc({ family: o.family, outcome });
             m.reloadSeconds.observe({ family: o.family }, o.durationMs / 1000);

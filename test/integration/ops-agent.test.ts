@@ -141,6 +141,10 @@ describe('ops endpoints, CLI and journal against a running agent', () => {
     await waitFor(async () => ((await metrics()).get('routereflector_config_generation{family="v4"}') ?? 0) > (m0.get('routereflector_config_generation{family="v4"}') ?? 0), { what: 'generation up' });
     const m1 = await metrics();
     expect(m1.get('routereflector_etcd_revision')).toBeGreaterThan(m0.get('routereflector_etcd_revision') ?? 0);
+    // The change was checked by the running BIRD itself (configure "<stage>"), the first config by bird -p (BIRD not up yet).
+    const daemonChecks = 'routereflector_config_checks_total{family="v4",by="daemon",outcome="ok"}';
+    expect(m1.get(daemonChecks) ?? 0).toBeGreaterThan(m0.get(daemonChecks) ?? 0);
+    expect(m1.get('routereflector_config_checks_total{family="v4",by="bird -p",outcome="ok"}')).toBeGreaterThanOrEqual(1);
   });
 
   it('change impact: an added peer is +1, an altered session ~1 and an expected reset', async () => {
