@@ -1,8 +1,8 @@
 /**
  * Fault 4b (issue 18): the agent SIGKILLed between the running BIRD's
  * acceptance of the staged file (`configure "<stage>"` answered `0003`/`0004`)
- * and the rename of that file over bird.cfg, STAGE_KILLS times per dialect
- * (BIRD 1.6 and the image's BIRD, reliabilityDialects).
+ * and the rename of that file over bird.cfg, STAGE_KILLS times on each
+ * dialect (BIRD 1.6, 2 and 3 as the route reflector's BIRD).
  *
  * The agent talks to the route reflector's BIRD through a proxy
  * (test/support/bird-socket-proxy.ts) that records every file BIRD accepted
@@ -22,7 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAgent, stopAllAgents, type AgentProcess } from '../support/agent.js';
 import { birdc, sessionResets, waitEstablished, type BirdHandle } from '../support/bird.js';
 import { birdSocketProxy, type BirdSocketProxy } from '../support/bird-socket-proxy.js';
-import { birdEnv, dialectName, reliabilityDialects, requireDialect } from '../support/dialect.js';
+import { birdEnv, DIALECTS, dialectName, requireDialect } from '../support/dialect.js';
 import { peerName } from '../support/node-bird.js';
 import { killAllTracked, removeDir, tempDir, waitFor } from '../support/processes.js';
 import { figure } from '../support/reliability.js';
@@ -53,7 +53,7 @@ const proto = (ip: string): string => `Node_${ip.replace(/[.:]/g, '_')}`;
 const ACCEPTED = /^(0003|0004|0005) /;
 
 let base = 50;
-for (const d of reliabilityDialects()) {
+for (const d of DIALECTS) {
   describe(`fault 4b: agent killed between BIRD's acceptance and the rename (${dialectName(d)})`, () => {
     it(`SIGKILL after configure "<stage>" is accepted, ${KILLS} times: bird.cfg always a file BIRD accepted, converges after restart`, async () => {
       requireDialect(d);
