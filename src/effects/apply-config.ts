@@ -135,7 +135,7 @@ export function createApplier(o: ApplyOptions): (req: ApplyRequest) => AsyncGene
     const { parts, generation } = req.config;
     installed ??= await readInstalled(o.configDir, o.family);
     const step = (s: InstallStep): OutcomeEvent => outcome(generation, s.step, s.ok, s.durationMs, s.message, s.retryable);
-    /** The reply to `configure "<stage>"` when it gave no verdict: the run's reload outcome (see `again`). */
+    /** The reply to `configure "<stage>"` when it gave no verdict: the run's reload outcome unless BIRD answered fully. */
     let asked: ConfigureOutcome | undefined;
     if (installed === undefined || !sameBytes(installed, parts)) {
       const dir = { dir: o.configDir, family: o.family, ...(o.beforeInstall !== undefined ? { beforeInstall: o.beforeInstall } : {}) };
