@@ -37,7 +37,7 @@ system() {
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
   chmod +x /usr/sbin/policy-rc.d
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends bird2 s6 mawk ca-certificates libcap2-bin >/dev/null
+  apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends bird2 s6 mawk ca-certificates libcap2-bin >/dev/null
   # The one privilege of the image: BIRD, running as a user, may bind TCP 179.
   setcap cap_net_bind_service=+ep /usr/sbin/bird
   getcap /usr/sbin/bird | grep -q 'cap_net_bind_service=ep' || { echo "install.sh: setcap on /usr/sbin/bird failed" >&2; exit 1; }

@@ -27,26 +27,13 @@ import { birdc, startBird, type BirdHandle } from '../support/bird.js';
 import { birdBins, dialectName, requireDialect, type Dialect } from '../support/dialect.js';
 import { deleteNetns, vethPair } from '../support/netns.js';
 import { killTracked, spawnTracked, tempDir, waitFor, type TrackedProcess } from '../support/processes.js';
-import { imageCapabilities } from '../support/image.js';
+import { capabilityMask as capMask, imageCapabilities, setprivCaps } from '../support/image.js';
 
 const ENABLED = process.env['RR_IMAGE_TEST'] === '1';
 const UID = 65532;
 const AS = 64512;
 const NS_RR = `rrcap${process.pid % 100000}-rr`;
 const NS_PEER = `rrcap${process.pid % 100000}-peer`;
-
-/** The set in setpriv's form: `-all,+net_bind_service`. */
-const setprivCaps = (caps: readonly string[]): string => ['-all', ...caps.map((c) => `+${c.toLowerCase()}`)].join(',');
-
-/** Bit mask of the set, as /proc/PID/status shows CapEff (hex). */
-const CAP_NUMBERS: Record<string, number> = { NET_BIND_SERVICE: 10, NET_BROADCAST: 11, NET_ADMIN: 12, NET_RAW: 13 };
-function capMask(caps: readonly string[]): bigint {
-  return caps.reduce((m, c) => {
-    const n = CAP_NUMBERS[c];
-    if (n === undefined) throw new Error(`capabilities.test: add ${c} to CAP_NUMBERS`);
-    return m | (1n << BigInt(n));
-  }, 0n);
-}
 
 // One RR address per session and one peer address per session: BIRD 1.6 keeps
 // one protocol per neighbour address.

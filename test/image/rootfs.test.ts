@@ -8,7 +8,7 @@
  *    `scripts/image-node.sh`), the app laid out as the Dockerfile's COPY
  *    steps do (/app/{package.json,node_modules (production only),dist,
  *    templates,s6}), then `image/install.sh app`: the very script the
- *    Dockerfile runs;
+ *    Dockerfile runs (all of it: scripts/image-root.sh);
  * 3. booted as a container runtime runs the image, from the Dockerfile's own
  *    USER, ENV, VOLUME, ENTRYPOINT and HEALTHCHECK (test/support/image.ts):
  *    in new mount and PID namespaces (ENTRYPOINT is PID 1, it becomes
@@ -29,12 +29,12 @@
  * Needs root and the cached trixie root (or a Debian mirror). Skipped unless
  * RR_IMAGE_TEST=1 (set by `npm run test:image`) so that `npm test` stays fast.
  */
-import { cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
-import { basename, join, relative } from 'node:path';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { birdc, startBird, type BirdHandle } from '../support/bird.js';
-import { imageCapabilities, imageRuntime } from '../support/image.js';
+import { bootImage, capabilityMask, CHROOT_PATH, execInImage, imageCapabilities, imageRuntime } from '../support/image.js';
 import { createLab, type Lab, type LabHost } from '../support/netns.js';
 import { nodeBirdConfig } from '../support/node-bird.js';
 import { killAllTracked, killTracked, spawnTracked, tempDir, waitFor } from '../support/processes.js';
@@ -45,13 +45,10 @@ const RR = '10.77.62.1';
 const NODE = '10.77.62.2';
 const AS = 64512;
 const P = '/calico/bgp/v1';
-const CHROOT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 const image = imageRuntime();
 const caps = imageCapabilities();
-const CAP_BITS: Record<string, number> = { NET_BIND_SERVICE: 10, NET_BROADCAST: 11, NET_ADMIN: 12, NET_RAW: 13 };
-const capMask = caps.reduce((m, c) => m | (1n << BigInt(CAP_BITS[c] ?? Number.NaN)), 0n);
-const setprivCaps = ['-all', ...caps.map((c) => `+${c.toLowerCase()}`)].join(',');
+const capMask = capabilityMask(caps);
 
 let lab: Lab | undefined;
 let host: LabHost;
@@ -84,7 +81,7 @@ async function run(cmd: string, args: string[], opts: { env?: Record<string, str
   return String(r.all);
 }
 
-/** A build step (Dockerfile RUN): in the root, private mount and PID namespaces with their own /proc. */
+/** A command in the built root (private mount and PID namespaces with their own /proc). */
 function inRoot(args: string[], timeoutMs?: number): Promise<string> {
   return run('unshare', ['--mount', '--pid', '--fork', `--mount-proc=${join(root, 'proc')}`, 'chroot', root, ...args], {
     env: { PATH: CHROOT_PATH, HOME: '/root', LANG: 'C.UTF-8' },
@@ -98,103 +95,22 @@ async function du(path: string, exclude: string[] = []): Promise<number> {
   return Number(out.split(/\s/)[0]);
 }
 
-/** Production dependencies only (what `npm prune --omit=dev` keeps in the Dockerfile). */
-async function productionModules(): Promise<string[]> {
-  const out = await run('npm', ['ls', '--omit=dev', '--all', '--parseable'], { env: { ...(process.env as Record<string, string>) } });
-  return out
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l.startsWith(join(REPO, 'node_modules') + '/'))
-    .map((l) => relative(REPO, l));
-}
-
-/** The Dockerfile's runtime stage, step by step. */
+/** The Dockerfile's runtime stage, without Docker: scripts/image-root.sh (the one recipe, for whatever runs the image's tree). */
 async function buildImageRoot(): Promise<void> {
-  await step('Debian 13 root (scripts/trixie-root.sh)', () => run('sh', [join(REPO, 'scripts/trixie-root.sh'), root], { env: { ...(process.env as Record<string, string>) }, timeoutMs: 1_200_000 }));
-  const base = await du(root, [join(root, 'var/cache/apt'), join(root, 'var/lib/apt/lists')]);
-  const tgz = (await step('Node tarball (scripts/image-node.sh)', () => run('sh', [join(REPO, 'scripts/image-node.sh')], { env: { ...(process.env as Record<string, string>) } }))).trim();
-  cpSync('/etc/resolv.conf', join(root, 'etc/resolv.conf'));
-  // RUN --mount=type=bind,source=image,target=/tmp/image --mount=...node.tgz,target=/tmp/node.tgz
-  cpSync(join(REPO, 'image'), join(root, 'tmp/image'), { recursive: true });
-  cpSync(tgz, join(root, 'tmp/node.tgz'));
-  await step('install.sh system', () => inRoot(['sh', '/tmp/image/install.sh', 'system', '/tmp/node.tgz'], 900_000));
-  rmSync(join(root, 'tmp/node.tgz'));
-  const system = await du(root);
-  await step('COPY the app', async () => {
-    const app = join(root, 'app');
-    mkdirSync(app, { recursive: true });
-    cpSync(join(REPO, 'package.json'), join(app, 'package.json'));
-    for (const m of await productionModules()) cpSync(join(REPO, m), join(app, m), { recursive: true });
-    for (const dir of ['dist', 'templates', 's6']) cpSync(join(REPO, dir), join(app, dir), { recursive: true });
-  });
-  await step('install.sh app', () => inRoot(['sh', '/tmp/image/install.sh', 'app']));
-  rmSync(join(root, 'tmp/image'), { recursive: true });
+  const env = { ...(process.env as Record<string, string>) };
+  await step('scripts/image-root.sh (Debian 13 root, install.sh system, the app, install.sh app)', () =>
+    run('sh', [join(REPO, 'scripts/image-root.sh'), root], { env, timeoutMs: 1_500_000 }),
+  );
+  const minbase = join(process.env['RR_CACHE'] ?? '/var/cache/routereflector', 'trixie-minbase');
+  const base = await du(minbase, [join(minbase, 'var/cache/apt'), join(minbase, 'var/lib/apt/lists')]);
   const total = await du(root);
+  const app = await du(join(root, 'app'));
   sizes['Debian 13 minbase (without apt caches)'] = mb(base);
-  sizes['added by install.sh system'] = mb(system - base);
+  sizes['added by install.sh system'] = mb(total - app - base);
   sizes['of which node'] = mb(statSync(join(root, 'usr/local/bin/node')).size);
-  sizes['/app'] = mb(await du(join(root, 'app')));
+  sizes['/app'] = mb(app);
   sizes['image root, total'] = mb(total);
   console.log(`[image] sizes ${JSON.stringify(sizes)}`);
-}
-
-interface Boot {
-  /** The `ip netns exec … unshare` process (host view); its child is the container's PID 1. */
-  pid1: number;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  hasExited(): boolean;
-  log: string;
-  volumes: string;
-}
-
-/**
- * Boot the root as a runtime runs the image: new mount and PID namespaces,
- * the root read-only and only the VOLUMEs writable (fresh, owned as the image
- * has them), bounding set = image/capabilities, then ENTRYPOINT as `user`.
- */
-async function boot(name: string, as: { uid: number; nnp: boolean }): Promise<Boot> {
-  const volumes = join(work, `boot-${name}`, 'volumes');
-  const log = join(work, `boot-${name}`, 'pid1.log');
-  mkdirSync(volumes, { recursive: true });
-  const binds = image.volumes.map((v) => {
-    const dir = join(volumes, v);
-    // As Docker fills a new volume: from the image's directory (owner, mode).
-    const st = statSync(join(root, v));
-    mkdirSync(dir, { recursive: true, mode: st.mode & 0o7777 });
-    return `chown ${st.uid}:${st.gid} '${dir}' && chmod ${(st.mode & 0o7777).toString(8)} '${dir}' && mount --bind '${dir}' '${join(root, v)}'`;
-  });
-  const who = as.uid === 0 ? [] : ['--reuid', String(as.uid), '--regid', String(as.uid), '--clear-groups'];
-  const setpriv = ['setpriv', ...who, '--bounding-set', setprivCaps, '--inh-caps', '-all', ...(as.nnp ? ['--no-new-privs'] : []), '--', ...image.entrypoint];
-  const script = [
-    'set -eu',
-    'mount --make-rprivate /',
-    `mount --bind '${root}' '${root}'`,
-    `mount -o remount,bind,ro '${root}'`,
-    ...binds,
-    `mount -t proc proc '${join(root, 'proc')}'`,
-    `exec chroot '${root}' ${setpriv.map((a) => `'${a}'`).join(' ')}`,
-  ].join('\n');
-  const env = { PATH: CHROOT_PATH, ...image.env, IP: RR, ETCD_ENDPOINTS: etcd!.endpoint };
-  const p = spawnTracked('ip', ['netns', 'exec', host.netns, 'unshare', '--mount', '--pid', '--fork', 'sh', '-c', script], { logFile: log, env });
-  const pid1 = await waitFor(
-    () => {
-      if (p.hasExited()) throw new Error(`boot exited: ${readFileSync(log, 'utf8')}`);
-      const kids = readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-      const k = kids[0];
-      return k !== undefined && readComm(k) === 's6-svscan' ? k : undefined;
-    },
-    { what: `${name}: s6-svscan as PID 1`, timeoutMs: 15_000 },
-  );
-  return { pid1, exited: p.exited, hasExited: p.hasExited, log, volumes };
-}
-
-/** `docker exec [--user U] CONTAINER CMD`: the container's namespaces, root and cwd, its environment. */
-function exec(b: Boot, uid: number, cmd: string[]): Promise<string> {
-  const user = uid === 0 ? [] : ['--setuid', String(uid), '--setgid', String(uid)];
-  return run('nsenter', ['--target', String(b.pid1), '--mount', '--net', '--pid', '--root', '--wd', ...user, '--', ...cmd], {
-    env: { PATH: CHROOT_PATH, ...image.env },
-    timeoutMs: 20_000,
-  });
 }
 
 function status(pid: number): Record<string, string> {
@@ -264,7 +180,7 @@ describe.skipIf(!ENABLED)('the image root: Debian 13, install.sh, booted read-on
   ])('booted $mode', ({ name, as }) => {
     it('peers through TCP 179, healthy, each process holding only what it must; SIGTERM to PID 1 ends it with exit 0', async () => {
       const t0 = Date.now();
-      const b = await boot(name, as);
+      const b = await bootImage({ root, dir: join(work, `boot-${name}`), netns: host.netns, as, env: { IP: RR, ETCD_ENDPOINTS: etcd!.endpoint } });
       try {
         const nsPid = /NSpid:\s+(\d+)\s+(\d+)/.exec(readFileSync(`/proc/${b.pid1}/status`, 'utf8'));
         expect(nsPid?.[2]).toBe('1');
@@ -302,13 +218,13 @@ describe.skipIf(!ENABLED)('the image root: Debian 13, install.sh, booted read-on
 
         // As Docker's HEALTHCHECK and `docker exec` run them: inside the container, as its user.
         // (retried: /readyz turns 200 once BIRD runs the current generation, a moment after the session is up)
-        const health = await waitFor(async () => ((await exec(b, as.uid, image.healthcheck)).trim() === 'healthy' ? 'healthy' : undefined), {
+        const health = await waitFor(async () => ((await execInImage(b, as.uid, image.healthcheck)).trim() === 'healthy' ? 'healthy' : undefined), {
           what: `${name}: ${image.healthcheck.join(' ')} says healthy`,
           timeoutMs: 30_000,
           intervalMs: 500,
         });
         expect(health).toBe('healthy');
-        expect(await exec(b, as.uid, ['routereflector', 'status'])).toMatch(new RegExp(`${session}.*Established`));
+        expect(await execInImage(b, as.uid, ['routereflector', 'status'])).toMatch(new RegExp(`${session}.*Established`));
 
         const log = readFileSync(b.log, 'utf8');
         expect(log).toMatch(/^\{"service":"agent",.*"msg":"ready/m);
