@@ -45,4 +45,6 @@ if [ -f "$envfile" ]; then
     export "$name=$(printf '%s' "$inner" | sed "s/'\\\\''/'/g")"
   done <"$envfile"
 fi
-exec node "$main" "$@"
+# Through its #! line (node's flags for the agent), as the image's routereflector.
+[ -x "$main" ] || exec node "$main" "$@"
+exec "$main" "$@"

@@ -310,6 +310,26 @@ describe('deploy/kubernetes: what the agent and the image really use', () => {
     }
   });
 
+  it("the README's In Kubernetes section states the manifests' figures", () => {
+    const readme = read('README.md');
+    const section = readme.slice(readme.indexOf('### In Kubernetes'), readme.indexOf('### Without Docker')).replace(/\s+/g, ' ');
+    for (const f of manifestFiles) expect(section).toContain(`\`${f}\``);
+    for (const { ds } of daemonSets) {
+      const c = container(ds);
+      const mib = (q: unknown): string => String(q).replace(/Mi$/, ' MiB');
+      expect(section).toContain(`memory request ${mib(c.resources?.requests?.['memory'])}`);
+      expect(section).toContain(`limit ${mib(c.resources?.limits?.['memory'])}`);
+      expect(section).toContain(`CPU request ${String(c.resources?.requests?.['cpu'])} and no CPU limit`);
+      expect(c.resources?.limits?.['cpu']).toBeUndefined();
+      expect(section).toContain(`\`minReadySeconds: ${ds.spec?.minReadySeconds}\``);
+      const window = (p: typeof c.startupProbe): number => (p?.periodSeconds ?? 10) * (p?.failureThreshold ?? 3);
+      expect(window(c.startupProbe)).toBe(600);
+      expect(section).toContain('waits up to 10 minutes for `/livez`');
+      expect(window(c.livenessProbe)).toBe(60);
+      expect(section).toContain('after a minute without `/livez`');
+    }
+  });
+
   it('the image is the one this checkout builds (tag = package.json version)', () => {
     const version = (JSON.parse(read('package.json')) as { version: string }).version;
     for (const { ds } of daemonSets) expect(container(ds).image).toBe(`routereflector:${version}`);
