@@ -164,7 +164,7 @@ for (const [i, d] of DIALECTS.entries()) {
         const mark2 = rr.agent.lines.length;
         const good = await addClient(client(3));
         const ok = await rr.agent.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v4', 'next good state applied', { from: mark2 });
-        figure(T, 'next good change to reload ok', t(ok) - t(since(rr.agent.lines, mark2, (l) => l.msg === 'write ok')[0]), 'ms');
+        figure(T, 'next good change: write to reload ok (BIRD checks and loads it)', t(ok) - t(since(rr.agent.lines, mark2, (l) => l.msg === 'write ok')[0]), 'ms');
         expect(await birdc(rr.bird.socket, 'show protocols')).toContain(proto(good));
         expect(sessionResets(node.logSince(nodeMark), peerName(RR))).toEqual([]);
       } finally {
