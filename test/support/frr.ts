@@ -12,7 +12,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { killTracked, spawnTracked, tempDir, waitFor, type TrackedProcess } from './processes.js';
+import { killTracked, spawnTracked, tempDir, waitStarted, type TrackedProcess } from './processes.js';
 
 export const BGPD_BIN = process.env['FRR_BGPD_BIN'] ?? '/usr/lib/frr/bgpd';
 export const VTYSH_BIN = process.env['FRR_VTYSH_BIN'] ?? 'vtysh';
@@ -155,19 +155,7 @@ export async function startFrr(o: FrrOptions): Promise<FrrHandle> {
     if (r.exitCode !== 0) throw new Error(`vtysh -c '${cmd}' failed (${String(r.exitCode)}): ${String(r.stderr).trim() || String(r.stdout).trim()}`);
     return String(r.stdout);
   };
-  try {
-    await waitFor(
-      async () => {
-        if (p.hasExited()) throw new Error('bgpd exited early');
-        await vtysh('show bgp summary json');
-        return true;
-      },
-      { what: `FRR bgpd vty in ${o.netns}`, timeoutMs: 15_000, intervalMs: 200 },
-    );
-  } catch (e) {
-    await killTracked(p.pid);
-    throw e;
-  }
+  await waitStarted(p, 'bgpd', () => vtysh('show bgp summary json'), `FRR bgpd vty in ${o.netns}`);
   return {
     pid: p.pid,
     netns: o.netns,

@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { killTracked, spawnTracked, tempDir, waitFor, type TrackedProcess } from './processes.js';
+import { killTracked, spawnTracked, tempDir, waitStarted, type TrackedProcess } from './processes.js';
 
 export interface GobgpOptions {
   netns: string;
@@ -78,19 +78,7 @@ export async function startGobgp(o: GobgpOptions): Promise<GobgpHandle> {
     if (r.exitCode !== 0) throw new Error(`gobgp ${args.join(' ')} failed (${String(r.exitCode)}): ${String(r.stderr).trim()}`);
     return String(r.stdout);
   };
-  try {
-    await waitFor(
-      async () => {
-        if (p.hasExited()) throw new Error('gobgpd exited early');
-        await cli('global');
-        return true;
-      },
-      { what: `gobgpd API in ${o.netns}`, timeoutMs: 15_000, intervalMs: 200 },
-    );
-  } catch (e) {
-    await killTracked(p.pid);
-    throw e;
-  }
+  await waitStarted(p, 'gobgpd', () => cli('global'), `gobgpd API in ${o.netns}`);
   return {
     pid: p.pid,
     netns: o.netns,

@@ -154,3 +154,24 @@ export function tempDir(prefix: string): string {
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
+
+/**
+ * A daemon just started: wait until `ready()` resolves (it may throw while
+ * the daemon comes up); if the daemon exits first or the time runs out, end
+ * it (by PID) and throw.
+ */
+export async function waitStarted(p: TrackedProcess, name: string, ready: () => Promise<unknown>, what: string, timeoutMs = 15_000): Promise<void> {
+  try {
+    await waitFor(
+      async () => {
+        if (p.hasExited()) throw new Error(`${name} exited early`);
+        await ready();
+        return true;
+      },
+      { what, timeoutMs, intervalMs: 200 },
+    );
+  } catch (e) {
+    await killTracked(p.pid);
+    throw e;
+  }
+}
