@@ -142,18 +142,6 @@ export function frameOf(state: State, family: Family, me: string): Frame {
   };
 }
 
-export const sameFrame = (a: Frame, b: Frame): boolean =>
-  a.me === b.me &&
-  a.member === b.member &&
-  a.meshAs === b.meshAs &&
-  a.clusterId === b.clusterId &&
-  a.globalAs === b.globalAs &&
-  a.mesh.size === b.mesh.size &&
-  [...a.mesh].every(([ip, s]) => {
-    const o = b.mesh.get(ip);
-    return o !== undefined && sameSession(o, s);
-  });
-
 const NO_NOTES: readonly string[] = Object.freeze([]);
 
 /** The client session (if any) for one neighbour address, and the conflicts resolved to get it. */

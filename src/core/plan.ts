@@ -11,13 +11,26 @@
  * walks). The memo is the caller's mutable record of the last plan (one per
  * state and family: familyConfig owns it); the plans returned are immutable.
  */
-import { byName, byText, candidates, clientAt, DEFAULT_AS, frameOf, nodeNote, sameFrame, sameSession, type FamilyPlan, type Frame, type Session } from './bgp-rules.js';
+import { byName, byText, candidates, clientAt, DEFAULT_AS, frameOf, nodeNote, sameSession, type FamilyPlan, type Frame, type Session } from './bgp-rules.js';
 import type { Family } from './events.js';
 import { takeDirty, type State } from './state.js';
 
 export { DEFAULT_AS, kindOfSessionName, sameSession, type FamilyPlan, type Session, type SessionKind } from './bgp-rules.js';
 
 const MAX_NOTES = 20;
+
+/** The previous frame still holds: only the addresses and nodes a change touched need deciding again. */
+const sameFrame = (a: Frame, b: Frame): boolean =>
+  a.me === b.me &&
+  a.member === b.member &&
+  a.meshAs === b.meshAs &&
+  a.clusterId === b.clusterId &&
+  a.globalAs === b.globalAs &&
+  a.mesh.size === b.mesh.size &&
+  [...a.mesh].every(([ip, s]) => {
+    const o = b.mesh.get(ip);
+    return o !== undefined && sameSession(o, s);
+  });
 
 export interface Self {
   readonly ip: string;
