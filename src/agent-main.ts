@@ -4,7 +4,7 @@
  * takes a sink; the apply drivers' outcomes are fed back into the agent. No
  * logic lives here.
  */
-import { asyncScheduler, concat, Subject, Subscription } from 'rxjs';
+import { asyncScheduler, Subject, Subscription } from 'rxjs';
 import { PREFIX, type AgentConfig } from './core/config.js';
 import { DAEMONS } from './core/daemons.js';
 import { FAMILIES, type Family, type OutcomeEvent } from './core/events.js';
@@ -22,7 +22,7 @@ import { createMetrics } from './effects/metrics.js';
 import { notifyReadyDriver } from './effects/notify-ready.js';
 import { selfOf } from './core/plan.js';
 import { selfRegistrations } from './core/registration.js';
-import { selfRegistration } from './effects/self-registration.js';
+import { registeredFirst, selfRegistration } from './effects/self-registration.js';
 
 /** `birds` and `render`: the start-up steps' results (commands/run.ts: each family's BIRD and its compiled templates). */
 export function startAgent(cfg: AgentConfig, log: Log, birds: BirdDaemons, render: Render): { stop(): Promise<void> } {
@@ -33,17 +33,15 @@ export function startAgent(cfg: AgentConfig, log: Log, birds: BirdDaemons, rende
     : loadJournal({ file: cfg.journalFile, keep: cfg.journalFiles, configDir: cfg.configDir, self: selfOf(cfg), prefix: PREFIX, render, log });
   const journal = cfg.journalFile === undefined ? noJournal
     : openJournal({ file: cfg.journalFile, maxBytes: cfg.journalMaxBytes, keep: cfg.journalFiles, ...selfOf(cfg), prefix: PREFIX, debounceMs: cfg.debounceMs, maxWaitMs: cfg.maxWaitMs, log, ...(restored ? { restored } : {}) });
-  const resume = restored === undefined ? {} : { resume: { revision: restored.revision, ...(restored.clusterId !== undefined ? { clusterId: restored.clusterId } : {}) } };
   const daemon = (f: Family) => ({ socket: DAEMONS[f].socket(cfg), timeoutMs: cfg.commandTimeoutMs });
   const probes = (f: Family) => daemonProbes({ socket: DAEMONS[f].socket(cfg), intervalMs: cfg.probeIntervalMs, s6ScanDir: cfg.s6ScanDir, service: DAEMONS[f].name });
   const outcomes: Record<Family, Subject<OutcomeEvent>> = { v4: new Subject(), v6: new Subject() };
 
-  const etcd = etcdSource(client, { prefix: PREFIX, ...resume });
-  // With RR_CLUSTER_ID, this RR's own rr_v4/rr_v6 entry is written (if absent) before etcd is read, so the first plan has it.
-  const batches$ = concat(selfRegistration(client, selfRegistrations(cfg), log), etcd.batches$);
+  // Resumed from the journal's revision when restored; with RR_CLUSTER_ID, this RR's own rr_v4/rr_v6 entry is written first.
+  const etcd = registeredFirst(selfRegistration(client, selfRegistrations(cfg), log), etcdSource(client, { prefix: PREFIX, ...(restored ? { resume: restored } : {}) }));
 
   const sinks = agent(
-    { etcd: { batches$, status$: etcd.status$ }, probes: { v4: probes('v4'), v6: probes('v6') }, outcomes, ...(restored ? { journal: restored } : {}) },
+    { etcd, probes: { v4: probes('v4'), v6: probes('v6') }, outcomes, ...(restored ? { journal: restored } : {}) },
     { scheduler: asyncScheduler, config: cfg, render: metrics.timeRender(render) },
   );
 

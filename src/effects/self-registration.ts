@@ -11,9 +11,10 @@
  * error level and given up: the agent runs on, unregistered.
  */
 import type { Etcd3 } from 'etcd3';
-import { defer, from, concatMap, retry, timer, type Observable, EMPTY, catchError } from 'rxjs';
+import { defer, from, concat, concatMap, retry, timer, type Observable, EMPTY, catchError } from 'rxjs';
 import { decideRegistration, keysFor, rrPrefix, type Registration } from '../core/registration.js';
 import { describeEtcdError } from './etcd-client.js';
+import type { EtcdSource } from './etcd-source.js';
 import type { Log } from './logger.js';
 
 export interface SelfRegistrationOptions {
@@ -64,4 +65,9 @@ export function selfRegistration(client: Etcd3, regs: readonly Registration[], l
       ),
     ),
   );
+}
+
+/** The etcd driver whose reads start once `registration$` is done (this RR's own entry is then in the first snapshot). */
+export function registeredFirst(registration$: Observable<never>, etcd: EtcdSource): EtcdSource {
+  return { batches$: concat(registration$, etcd.batches$), status$: etcd.status$ };
 }
