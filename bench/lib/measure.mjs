@@ -57,7 +57,9 @@ export async function measureRun(ctx, { check, trials, burst, series, label, rea
     // 1. start -> first complete bird.cfg
     phases.start = { fromUs: hrUs() };
     const t0 = now();
-    tool = startTool({ endpoint, configDir, check, toolCmd: opts.toolCmd, nodeArgs: opts.nodeArgs, env: opts.toolEnv });
+    // Against a real BIRD the agent renders that BIRD's dialect (its --version) and checks with it while it is down.
+    const env = realBird ? { ...opts.toolEnv, BIRD_BIN: realBirdBin(realBird), ...(realBird === 'bird1' ? {} : { BIRD6_BIN: realBirdBin(realBird) }) } : opts.toolEnv;
+    tool = startTool({ endpoint, configDir, check, toolCmd: opts.toolCmd, nodeArgs: opts.nodeArgs, env });
     const exitEarly = exited(tool.child).then(() => {
       throw new Error(`${label}: tool exited early (code ${tool.child.exitCode}): ${tool.stderr()}`);
     });
