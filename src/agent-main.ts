@@ -51,7 +51,7 @@ export function startAgent(cfg: AgentConfig, log: Log, birds: BirdDaemons, rende
   subs.add(sinks.journal$.subscribe(recordEntry(journal)));
   metrics.birdInfo(birds);
   subs.add(metrics.attach(sinks.metrics));
-  subs.add(metrics.pollSessions({ v4: daemon('v4'), v6: daemon('v6') }, cfg.sessionPollMs));
+  subs.add(metrics.pollSessions({ v4: daemon('v4'), v6: daemon('v6') }, cfg.sessionPollMs, log));
   const http: HttpServer | undefined = cfg.httpListen === undefined ? undefined
     : startHttpServer({ listen: cfg.httpListen, status$: sinks.status$, about: { bird: birds }, metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }), log });
   if (cfg.notifyFd !== undefined) subs.add(notifyReadyDriver(cfg.notifyFd, log)(sinks.ready$));

@@ -62,8 +62,8 @@ export async function withEtcd<T>(cfg: EtcdConfig, fn: (client: Etcd3) => Promis
  * The keyspace folded from one snapshot, exactly as the agent folds its first
  * batch: the state and the entries skipped as invalid.
  */
-export async function readSnapshot(client: Etcd3, endpoints: readonly string[]): Promise<FoldResult> {
-  const state = createState();
+export async function readSnapshot(client: Etcd3, endpoints: readonly string[], nodeName?: string): Promise<FoldResult> {
+  const state = createState(nodeName);
   let lastError = '';
   const source = etcdSource(client, { prefix: PREFIX });
   const status = source.status$.subscribe((s) => {

@@ -27,7 +27,7 @@ export const explainCommand: Command = {
     const a = parseAnyAddress(raw);
     if (!a) throw new UsageError(`${JSON.stringify(raw)} is not a usable IPv4 or IPv6 address`);
     const cfg = configFromEnv(env);
-    const { state } = await withEtcd(cfg.etcd, (client) => readSnapshot(client, cfg.etcd.endpoints));
+    const { state } = await withEtcd(cfg.etcd, (client) => readSnapshot(client, cfg.etcd.endpoints, cfg.nodeName));
     const self = selfOf(cfg);
     const e = explainAddress(state, PREFIX, self, a.family, a.address);
     if (values.json) {

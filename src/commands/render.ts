@@ -40,7 +40,7 @@ export async function renderOnce(cfg: AgentConfig, opts: { out?: string; check: 
   const client = createEtcdClient(cfg.etcd);
   let state: State;
   try {
-    const folded = await readSnapshot(client, cfg.etcd.endpoints);
+    const folded = await readSnapshot(client, cfg.etcd.endpoints, cfg.nodeName);
     for (const r of folded.rejected) log.warn('invalid entry skipped', { key: r.key, reason: r.reason, revision: folded.revision });
     state = folded.state;
   } finally {

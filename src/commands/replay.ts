@@ -3,12 +3,12 @@
  * pure core and check (and write) every config generation it reproduces.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FAMILIES } from '../core/events.js';
 import { scanJournal, type JournalRecord } from '../core/journal.js';
 import { DIALECTS, type Dialect } from '../core/dialect.js';
-import { CONFIG_FILE } from '../core/render.js';
+import { CONFIG_FILE, holdsPassword } from '../core/render.js';
 import { loadRenderer } from '../effects/templates.js';
 import { replayJournal } from '../streams/replay.js';
 import { CommandFailed, parse, table, UsageError, type Command } from './common.js';
@@ -75,12 +75,12 @@ export const replayCommand: Command = {
       const out = values.out;
       for (const c of result.configs) {
         await mkdir(join(out, c.run), { recursive: true });
-        await writeFile(join(out, c.run, `${CONFIG_FILE[c.family]}.${c.generation}`), c.bytes);
+        await writeReplayed(join(out, c.run, `${CONFIG_FILE[c.family]}.${c.generation}`), c.bytes);
       }
       const lastRun = result.runs[result.runs.length - 1];
       for (const f of FAMILIES) {
         const last = [...result.configs].reverse().find((c) => c.family === f && c.run === lastRun);
-        if (last) await writeFile(join(out, CONFIG_FILE[f]), last.bytes);
+        if (last) await writeReplayed(join(out, CONFIG_FILE[f]), last.bytes);
       }
     }
     if (values.json) {
@@ -109,3 +109,10 @@ export const replayCommand: Command = {
     return result.problems.length > 0 ? 1 : 0;
   },
 };
+
+/** A replayed config that holds a password is mode 0600, like the agent's own (effects/config-files.ts). */
+async function writeReplayed(path: string, bytes: Buffer): Promise<void> {
+  const mode = holdsPassword(bytes) ? 0o600 : 0o644;
+  await writeFile(path, bytes, { mode });
+  await chmod(path, mode);
+}

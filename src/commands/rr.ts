@@ -3,8 +3,9 @@
  * etcd v3 keyspace (`/calico/bgp/v1/rr_v4/<ip>`, `rr_v6`), validated with the
  * same functions as the agent: nothing is written on bad input.
  */
+import type { Etcd3 } from 'etcd3';
 import { parseClusterId } from '../core/addresses.js';
-import { etcdConfigFromEnv, PREFIX } from '../core/config.js';
+import { etcdConfigFromEnv, nodeNameFromEnv, PREFIX } from '../core/config.js';
 import type { Family } from '../core/events.js';
 import { parseAnyAddress } from '../core/explain.js';
 import { classifyKey, parseEntry } from '../core/keyspace.js';
@@ -23,9 +24,43 @@ one family form a full iBGP mesh; the cluster id goes on their client sessions.
   --cluster-id ID    dotted quad (1.0.0.1) or uint32; omit for no cluster id
   --json             list as JSON
 
+rr list also lists this RR's own peers (kind peer) when NODENAME is set:
+${PREFIX}/host/<NODENAME>/peer_v4/<ip>, peer_v6 (passwords are never shown).
+
 etcd: ETCD_ENDPOINTS | ETCD_AUTHORITY + ETCD_SCHEME, ETCD_CA_CERT_FILE, ETCD_CERT_FILE,
 ETCD_KEY_FILE, ETCD_USERNAME, ETCD_PASSWORD.
 exit codes: 0 done, 1 etcd failure or nothing to remove, 2 bad usage or input`;
+
+
+interface ListRow {
+  kind: 'rr' | 'peer';
+  family: Family;
+  key: string;
+  ip: string;
+  clusterId: string | null;
+  /** peer: its AS, and whether a password is set (the password itself is never shown). */
+  as?: number;
+  password?: boolean;
+  valid: boolean;
+  reason?: string;
+}
+
+/** This RR's own peers: the keys under /host/<NODENAME>/peer_vN/, validated like the agent does. */
+async function ownPeers(client: Etcd3, nodeName: string): Promise<ListRow[]> {
+  const out: ListRow[] = [];
+  for (const family of ['v4', 'v6'] as const) {
+    const prefix = `${PREFIX}/host/${nodeName}/peer_${family}/`;
+    const kvs = await client.getAll().prefix(prefix).strings();
+    for (const key of Object.keys(kvs).sort()) {
+      const cls = classifyKey(PREFIX, key);
+      const p = cls ? parseEntry(cls, kvs[key] ?? '') : { ok: false as const, reason: 'not a peer key' };
+      if (p.ok && p.value.kind === 'hostPeer') {
+        out.push({ kind: 'peer', family, key, ip: p.value.ip, clusterId: null, as: p.value.as, password: p.value.opts?.password !== undefined, valid: true });
+      } else out.push({ kind: 'peer', family, key, ip: key.slice(prefix.length), clusterId: null, valid: false, reason: p.ok ? 'unexpected entry' : p.reason });
+    }
+  }
+  return out;
+}
 
 function address(raw: string | undefined): { family: Family; address: string } {
   if (raw === undefined) throw new UsageError('--ip is required');
@@ -79,8 +114,9 @@ export const rrCommand: Command = {
       case 'list': {
         const { values } = parse(rest, { json: { type: 'boolean', default: false } });
         const cfg = etcdConfigFromEnv(env);
+        const nodeName = nodeNameFromEnv(env);
         const rows = await withEtcd(cfg, async (client) => {
-          const out: Array<{ family: Family; key: string; ip: string; clusterId: string | null; valid: boolean; reason?: string }> = [];
+          const out: ListRow[] = [];
           for (const family of ['v4', 'v6'] as const) {
             const kvs = await client.getAll().prefix(rrPrefix(family)).strings();
             for (const key of Object.keys(kvs).sort()) {
@@ -88,19 +124,30 @@ export const rrCommand: Command = {
               const cls = classifyKey(PREFIX, key);
               const p = cls ? parseEntry(cls, value) : { ok: false as const, reason: 'not a route reflector key' };
               const keyIp = key.slice(rrPrefix(family).length);
-              if (p.ok && p.value.kind === 'rr') out.push({ family, key, ip: p.value.ip, clusterId: p.value.clusterId ?? null, valid: true });
-              else out.push({ family, key, ip: keyIp, clusterId: null, valid: false, reason: p.ok ? 'unexpected entry' : p.reason });
+              if (p.ok && p.value.kind === 'rr') out.push({ kind: 'rr', family, key, ip: p.value.ip, clusterId: p.value.clusterId ?? null, valid: true });
+              else out.push({ kind: 'rr', family, key, ip: keyIp, clusterId: null, valid: false, reason: p.ok ? 'unexpected entry' : p.reason });
             }
           }
+          if (nodeName !== undefined) out.push(...(await ownPeers(client, nodeName)));
           return out;
         });
         if (values.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
-        else if (rows.length === 0) process.stdout.write('no route reflector registered\n');
+        else if (rows.length === 0) process.stdout.write(`no route reflector registered${nodeName !== undefined ? ` and no own peer of ${nodeName}` : ''}\n`);
         else
           process.stdout.write(
             table(
-              ['FAMILY', 'IP', 'CLUSTER ID', 'STATUS'],
-              rows.map((r) => [r.family, r.ip, r.clusterId ?? '-', r.valid ? 'ok' : `invalid: ${r.reason ?? ''}`]),
+              // AS and PASSWORD only when own peers are listed (NODENAME set and peers found).
+              rows.some((r) => r.kind === 'peer')
+                ? ['KIND', 'FAMILY', 'IP', 'CLUSTER ID', 'AS', 'PASSWORD', 'STATUS']
+                : ['KIND', 'FAMILY', 'IP', 'CLUSTER ID', 'STATUS'],
+              rows.map((r) => [
+                r.kind,
+                r.family,
+                r.ip,
+                r.clusterId ?? '-',
+                ...(rows.some((x) => x.kind === 'peer') ? [r.as !== undefined ? String(r.as) : '-', r.password === true ? 'set' : '-'] : []),
+                r.valid ? 'ok' : `invalid: ${r.reason ?? ''}`,
+              ]),
             ),
           );
         return 0;

@@ -26,7 +26,7 @@ export interface SessionStatus {
   family: Family;
   name: string;
   neighbor: string;
-  kind: 'mesh' | 'client' | 'other';
+  kind: 'mesh' | 'client' | 'peer' | 'other';
   state: string;
   since: string;
   info: string;
@@ -44,7 +44,8 @@ export interface DaemonStatus {
   sessions: SessionStatus[];
 }
 
-const kindOf = (name: string): SessionStatus['kind'] => (name.startsWith('Mesh_') ? 'mesh' : name.startsWith('Node_') ? 'client' : 'other');
+const kindOf = (name: string): SessionStatus['kind'] =>
+  name.startsWith('Mesh_') ? 'mesh' : name.startsWith('Node_') ? 'client' : name.startsWith('Peer_') ? 'peer' : 'other';
 
 function session(family: Family, p: ProtocolDetail): SessionStatus {
   return {

@@ -11,19 +11,32 @@
  * - Clients: one `Node_<addr>` session per neighbour address of a node that
  *   names us (node-specific peering), or of every node when a global peering
  *   names us; `rr client`, the peering's AS, our `rr cluster id` if we have one.
+ * - Own peers (issue 15): with NODENAME set, one `Peer_<addr>` session to
+ *   every `/host/<NODENAME>/peer_vN/<addr>`: not a client; eBGP when its AS
+ *   differs from ours (`local_as_num`, else `/host/<NODENAME>/as_num`, else
+ *   the mesh AS), then exported only the routes that carry no AS path (the
+ *   fabric's own) with their own next hops; iBGP non-client when equal.
+ * - Peer value options (password, timers, graceful restart time, GTSM) on
+ *   every session the value makes; CLIENT_IMPORT_LIMIT on client sessions.
  * - Conflicts (two nodes on one address, a node with our own address or a
- *   mesh member's) are resolved the same way whatever the order, and noted.
+ *   mesh member's, an own peer that is a mesh member or a node) are resolved
+ *   the same way whatever the order (mesh over own peer over client), and noted.
  */
 import { addressSymbol, compareAddresses } from './addresses.js';
 import type { Family } from './events.js';
+import type { PeerOptions } from './keyspace.js';
+import { sameSecret, type Secret } from './secret.js';
 import type { State } from './state.js';
 
 export const DEFAULT_AS = 64511;
 
-export type SessionKind = 'mesh' | 'client';
+/** mesh: another registered RR; client: a Calico node (`rr client`); peer: this RR's own peer (NODENAME's peer keys). */
+export type SessionKind = 'mesh' | 'client' | 'peer';
+export const SESSION_KINDS: readonly SessionKind[] = ['mesh', 'client', 'peer'];
 
-/** A session's kind from its name: mesh sessions are `Mesh_<addr>`, clients `Node_<addr>`. */
-export const kindOfSessionName = (name: string): SessionKind => (name.startsWith('Mesh_') ? 'mesh' : 'client');
+/** A session's kind from its name: mesh sessions are `Mesh_<addr>`, clients `Node_<addr>`, own peers `Peer_<addr>`. */
+export const kindOfSessionName = (name: string): SessionKind => (name.startsWith('Mesh_') ? 'mesh' : name.startsWith('Peer_') ? 'peer' : 'client');
+
 
 export interface Session {
   readonly name: string;
@@ -41,7 +54,33 @@ export interface Session {
   readonly connectDelayTime?: number;
   /** Mesh only: `error wait time` min, max in seconds (the back-off after a session error). */
   readonly errorWaitTime?: readonly [number, number];
+  /** TCP MD5 password (`password "..."`): the config that holds it is mode 0600. */
+  readonly password?: Secret;
+  /** `keepalive time`, and `hold time` (three times it), in seconds. */
+  readonly keepaliveTime?: number;
+  readonly holdTime?: number;
+  /** `graceful restart time`, in seconds. */
+  readonly restartTime?: number;
+  /** GTSM: `ttl security on; multihop N`. */
+  readonly ttlSecurity?: number;
+  /** Client only: `import limit N action disable`: a client that announces more is shut down (its routes withdrawn) until `birdc enable`. */
+  readonly importLimit?: number;
+  /** Peer only: the neighbour's port, when not 179. */
+  readonly port?: number;
+  /** Peer only: `allow local as N`. */
+  readonly allowLocalAs?: number;
+  /**
+   * Peer only: eBGP (the AS differ). Exported to it: only routes that carry no
+   * AS path (the fabric's own routes, from clients and the mesh), with their
+   * own next hops (`next hop keep`): this RR is not in the forwarding path and
+   * not a transit between upstreams.
+   */
+  readonly ebgp?: boolean;
+  /** Peer only: next hop handling towards it: `keep` (the default) or `self` (next_hop_mode Self). */
+  readonly nextHop?: 'keep' | 'self';
 }
+
+
 
 /** Timers of mesh sessions: route reflectors reconnect to each other quickly, backing off on repeated errors. */
 const MESH_TIMERS = { connectDelayTime: 2, errorWaitTime: [5, 60] as const };
@@ -64,12 +103,23 @@ export interface FamilyPlan {
   readonly notes: readonly string[];
 }
 
+/** This route reflector: its addresses and what the environment says about its sessions. */
+export interface Self {
+  readonly ip: string;
+  readonly ip6?: string;
+  /** NODENAME: this RR's host in the keyspace, whose peer keys are its own peers (unset: no own peers). */
+  readonly nodeName?: string;
+  /** CLIENT_IMPORT_LIMIT: routes a client session may announce (0 or unset: no limit). */
+  readonly importLimit?: number;
+}
+
 interface Candidate {
   readonly as: number;
   readonly node: string;
   readonly specific: boolean;
   /** The etcd key of a node-specific peering (ties between two such keys of one node). */
   readonly key: string;
+  readonly opts?: PeerOptions;
 }
 
 /** What shapes the whole plan; anything else is decided per address. */
@@ -79,10 +129,18 @@ export interface Frame {
   readonly member: boolean;
   readonly meshAs: number;
   readonly clusterId?: string;
-  /** The AS of the global peering naming us, if any. */
+  /** The AS of the global peering naming us, if any, and its options. */
   readonly globalAs?: number;
+  readonly globalOpts?: PeerOptions;
   readonly mesh: ReadonlyMap<string, Session>;
+  /** Own peers (NODENAME's peer keys) by address, and the conflicts resolved to get them. */
+  readonly nodeName?: string;
+  readonly peers: ReadonlyMap<string, Session>;
+  readonly peerNotes: readonly string[];
+  readonly importLimit?: number;
 }
+
+
 
 export const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 export const byName = (a: Session, b: Session): number => byText(a.name, b.name);
@@ -109,9 +167,76 @@ export const sameSession = (a: Session, b: Session): boolean =>
   a.clusterId === b.clusterId &&
   a.connectDelayTime === b.connectDelayTime &&
   a.errorWaitTime?.[0] === b.errorWaitTime?.[0] &&
-  a.errorWaitTime?.[1] === b.errorWaitTime?.[1];
+  a.errorWaitTime?.[1] === b.errorWaitTime?.[1] &&
+  sameSecret(a.password, b.password) &&
+  a.keepaliveTime === b.keepaliveTime &&
+  a.holdTime === b.holdTime &&
+  a.restartTime === b.restartTime &&
+  a.ttlSecurity === b.ttlSecurity &&
+  a.importLimit === b.importLimit &&
+  a.port === b.port &&
+  a.allowLocalAs === b.allowLocalAs &&
+  a.ebgp === b.ebgp &&
+  a.nextHop === b.nextHop;
 
-export function frameOf(state: State, family: Family, me: string): Frame {
+/** The options of Calico's peer value that every session kind takes (README "The keyspace"). */
+function commonOptions(o: PeerOptions | undefined): Partial<Session> {
+  if (o === undefined) return {};
+  return {
+    ...(o.password !== undefined ? { password: o.password } : {}),
+    ...(o.keepaliveTime !== undefined ? { keepaliveTime: o.keepaliveTime, holdTime: 3 * o.keepaliveTime } : {}),
+    ...(o.restartTime !== undefined ? { restartTime: o.restartTime } : {}),
+    ...(o.ttlSecurity !== undefined ? { ttlSecurity: o.ttlSecurity } : {}),
+  };
+}
+
+/**
+ * This RR's own peers in one family: every `/host/<NODENAME>/peer_vN/<ip>`.
+ * Our AS: `local_as_num`, else `/host/<NODENAME>/as_num`, else the mesh AS.
+ * A mesh member is never also an own peer (the mesh session wins); two keys
+ * naming one address give one session (the first key).
+ */
+function ownPeers(state: State, family: Family, me: string, meshAs: number, mesh: ReadonlyMap<string, Session>, nodeName: string | undefined) {
+  const peers = new Map<string, Session>();
+  const notes: string[] = [];
+  if (nodeName === undefined) return { peers, notes };
+  if (state.ownNode !== nodeName) throw new Error(`the state was folded for NODENAME ${String(state.ownNode)}, the plan is for ${nodeName}`);
+  const ownAs = state.ownAs ?? meshAs;
+  for (const p of sortedByKey(new Map(state.hostPeersByNode[family].get(nodeName)))) {
+    if (p.ip === me) {
+      notes.push(`own peer ${p.ip} is this RR's own address: no session with itself`);
+      continue;
+    }
+    if (mesh.has(p.ip)) {
+      notes.push(`own peer ${p.ip} is also a mesh member: mesh session only`);
+      continue;
+    }
+    if (peers.has(p.ip)) {
+      notes.push(`own peer ${p.ip} is named by two keys: one session, from the first key`);
+      continue;
+    }
+    const o = p.opts;
+    const localAs = o?.localAs ?? ownAs;
+    peers.set(p.ip, {
+      name: `Peer_${addressSymbol(p.ip)}`,
+      kind: 'peer',
+      neighbor: p.ip,
+      localAs,
+      peerAs: p.as,
+      passive: o?.passive === true,
+      rrClient: false,
+      ...commonOptions(o),
+      ...(o?.port !== undefined ? { port: o.port } : {}),
+      ...(o?.allowLocalAs !== undefined ? { allowLocalAs: o.allowLocalAs } : {}),
+      ...(localAs !== p.as ? { ebgp: true } : {}),
+      nextHop: o?.nextHopSelf === true ? 'self' : 'keep',
+    });
+  }
+  return { peers, notes };
+}
+
+
+export function frameOf(state: State, family: Family, me: string, self: Self): Frame {
   const meshAs = state.globalAs ?? DEFAULT_AS;
   const members = sortedByKey(state.rr[family]);
   const own = members.find((r) => r.ip === me);
@@ -132,13 +257,19 @@ export function frameOf(state: State, family: Family, me: string): Frame {
     }
   }
   const global = sortedByKey(state.globalPeers[family]).find((p) => p.ip === me);
+  const { peers, notes } = ownPeers(state, family, me, meshAs, mesh, self.nodeName);
   return {
     me,
     member: own !== undefined,
     meshAs,
     mesh,
+    peers,
+    peerNotes: notes,
+    ...(self.nodeName !== undefined ? { nodeName: self.nodeName } : {}),
+    ...(self.importLimit !== undefined ? { importLimit: self.importLimit } : {}),
     ...(own?.clusterId !== undefined ? { clusterId: own.clusterId } : {}),
     ...(global !== undefined ? { globalAs: global.as } : {}),
+    ...(global?.opts !== undefined ? { globalOpts: global.opts } : {}),
   };
 }
 
@@ -148,10 +279,11 @@ const NO_NOTES: readonly string[] = Object.freeze([]);
 export function clientAt(state: State, family: Family, frame: Frame, addr: string): { session?: Session; notes: readonly string[] } {
   const offers: Candidate[] = [];
   for (const [node] of state.nodesByIp[family].get(addr)) {
+    if (node === frame.nodeName) continue; // our own host: its peer keys are our own peers
     for (const [key, p] of state.hostPeersByNode[family].get(node)) {
-      if (p.ip === frame.me) offers.push({ as: p.as, node, specific: true, key });
+      if (p.ip === frame.me) offers.push({ as: p.as, node, specific: true, key, ...(p.opts !== undefined ? { opts: p.opts } : {}) });
     }
-    if (frame.globalAs !== undefined) offers.push({ as: frame.globalAs, node, specific: false, key: '' });
+    if (frame.globalAs !== undefined) offers.push({ as: frame.globalAs, node, specific: false, key: '', ...(frame.globalOpts !== undefined ? { opts: frame.globalOpts } : {}) });
   }
   const c = offers.reduce<Candidate | undefined>((a, b) => (a === undefined ? b : preferred(a, b)), undefined);
   if (c === undefined) return { notes: NO_NOTES };
@@ -172,6 +304,14 @@ export function clientAt(state: State, family: Family, frame: Frame, addr: strin
     notes.push(`node ${c.node} (${addr}) is also a mesh member: mesh session only`);
     return { notes };
   }
+  if (frame.peers.has(addr)) {
+    notes.push(`node ${c.node} (${addr}) is also an own peer of this RR: peer session only`);
+    return { notes };
+  }
+  if (c.opts?.port !== undefined) {
+    notes.push(`node ${c.node} (${addr}) peers with this RR on port ${c.opts.port}: this RR listens on 179 only, no session`);
+    return { notes };
+  }
   return {
     notes,
     session: {
@@ -183,6 +323,8 @@ export function clientAt(state: State, family: Family, frame: Frame, addr: strin
       passive: false,
       rrClient: true,
       ...(frame.clusterId !== undefined ? { clusterId: frame.clusterId } : {}),
+      ...commonOptions(c.opts),
+      ...(frame.importLimit !== undefined ? { importLimit: frame.importLimit } : {}),
     },
   };
 }
@@ -200,7 +342,7 @@ export function nodeNote(state: State, family: Family, me: string, node: string)
 export function candidates(state: State, family: Family, frame: Frame): { addrs: Iterable<string>; nodes: Iterable<string> } {
   const specific = state.hostPeersByIp[family].get(frame.me);
   const nodes = new Set<string>();
-  for (const p of specific?.values() ?? []) nodes.add(p.node);
+  for (const p of specific?.values() ?? []) if (p.node !== frame.nodeName) nodes.add(p.node);
   if (frame.globalAs !== undefined) return { addrs: state.nodesByIp[family].keys(), nodes };
   const addrs = new Set<string>();
   for (const node of nodes) {

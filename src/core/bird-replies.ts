@@ -146,6 +146,22 @@ export function protocolRows(replies: readonly BirdReply[]): ProtocolRow[] {
   return rows;
 }
 
+/**
+ * BGP sessions BIRD shut down for crossing their import limit (`import limit
+ * N action disable`): `show protocols` shows them `down` with `Automatic
+ * shutdown: Route limit exceeded` (BIRD 1.6, 2 and 3 alike), so the cheap
+ * poll finds them without `show protocols all`.
+ */
+export function limitedSessions(rows: readonly ProtocolRow[]): string[] {
+  return rows.filter((r) => r.proto === 'BGP' && /route limit exceeded/i.test(r.info)).map((r) => r.name);
+}
+
+/** What one poll changed: the sessions shut down by their limit now, those newly so, and those no longer. */
+export function limitTransitions(before: ReadonlySet<string>, rows: readonly ProtocolRow[]): { now: Set<string>; hit: string[]; cleared: string[] } {
+  const now = new Set(limitedSessions(rows));
+  return { now, hit: [...now].filter((n) => !before.has(n)), cleared: [...before].filter((n) => !now.has(n)) };
+}
+
 export interface ProtocolDetail extends ProtocolRow {
   /** `Neighbor address:` of a BGP protocol. */
   neighbor?: string;

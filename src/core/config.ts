@@ -60,7 +60,14 @@ export interface AgentConfig {
   readonly sessionPollMs: number;
   /** Self-registration (RR_CLUSTER_ID): the canonical cluster id this RR registers itself with under rr_v4/rr_v6 when absent. */
   readonly rrClusterId?: string;
+  /** NODENAME: this RR's host in the keyspace; its `/host/<NODENAME>/peer_vN/*` keys are the RR's own peers. Unset: none. */
+  readonly nodeName?: string;
+  /** CLIENT_IMPORT_LIMIT: routes one client session may announce before BIRD blocks the rest (0: no limit). */
+  readonly importLimit: number;
 }
+
+/** A client announcing more routes than this is blocked: far above any Calico node's blocks and service addresses. */
+export const DEFAULT_IMPORT_LIMIT = 10_000;
 
 export interface HttpListen {
   readonly host: string;
@@ -228,6 +235,19 @@ function configDirFromEnv(env: Env): string {
   return dir;
 }
 
+/**
+ * NODENAME: one segment of a keyspace path, as Calico names nodes (letters,
+ * digits, `.`, `-`, `_`; at most 253 characters). Unset or empty: no own peers.
+ */
+export function nodeNameFromEnv(env: Env): string | undefined {
+  const raw = present(env, 'NODENAME');
+  if (raw === undefined) return undefined;
+  if (raw.length > 253 || !/^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/.test(raw)) {
+    throw bad('NODENAME', raw, 'expected a node name: letters, digits, ".", "-", "_" (at most 253 characters), as in /calico/bgp/v1/host/<NODENAME>/');
+  }
+  return raw;
+}
+
 export function configFromEnv(env: Env): AgentConfig {
   const host = hostIps(env);
   const ipRaw = present(env, 'IP') ?? host.v4;
@@ -253,6 +273,7 @@ export function configFromEnv(env: Env): AgentConfig {
   const clusterRaw = present(env, 'RR_CLUSTER_ID');
   const cluster = clusterRaw === undefined ? undefined : parseClusterId(clusterRaw);
   if (clusterRaw !== undefined && cluster !== undefined && !cluster.ok) throw bad('RR_CLUSTER_ID', clusterRaw, cluster.reason);
+  const nodeName = nodeNameFromEnv(env);
   return {
     ip: ip.value,
     ip6,
@@ -274,5 +295,7 @@ export function configFromEnv(env: Env): AgentConfig {
     journalFiles: integer(env, 'JOURNAL_FILES', 3, 1, 100),
     sessionPollMs: integer(env, 'SESSION_POLL_MS', 10_000, 100, 3_600_000),
     ...(cluster?.ok ? { rrClusterId: cluster.value } : {}),
+    ...(nodeName !== undefined ? { nodeName } : {}),
+    importLimit: integer(env, 'CLIENT_IMPORT_LIMIT', DEFAULT_IMPORT_LIMIT, 0, 4_294_967_295),
   };
 }

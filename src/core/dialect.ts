@@ -30,9 +30,9 @@ export type BirdDaemons = Readonly<Record<Family, BirdDaemon>>;
 
 /** The template files of a dialect, relative to templates/. BIRD 3 reads BIRD 2's syntax. */
 export const TEMPLATE_FILES: Readonly<Record<Dialect, { readonly config: string; readonly session: string }>> = {
-  bird1: { config: 'bird1/config.njk', session: 'common/session.njk' },
-  bird2: { config: 'bird2/config.njk', session: 'common/session.njk' },
-  bird3: { config: 'bird2/config.njk', session: 'common/session.njk' },
+  bird1: { config: 'bird1/config.njk', session: 'bird1/session.njk' },
+  bird2: { config: 'bird2/config.njk', session: 'bird2/session.njk' },
+  bird3: { config: 'bird2/config.njk', session: 'bird2/session.njk' },
 };
 
 export type VersionResult = { ok: true; version: string; dialect: Dialect } | { ok: false; reason: string };

@@ -6,7 +6,7 @@
  */
 import { parseIP } from './addresses.js';
 import type { Family } from './events.js';
-import { classifyKey, type KeyClass } from './keyspace.js';
+import { classifyKey, redactValue, type KeyClass } from './keyspace.js';
 import { derivePlan, type Self, type Session } from './plan.js';
 import type { State } from './state.js';
 
@@ -43,7 +43,7 @@ export function parseAnyAddress(raw: string): { family: Family; address: string 
 
 const FAMILY_WORD: Record<Family, string> = { v4: 'IPv4', v6: 'IPv6' };
 
-function role(cls: KeyClass, family: Family): string {
+function role(cls: KeyClass, family: Family, nodeName: string | undefined): string {
   switch (cls.kind) {
     case 'globalAs':
       return 'AS number of the route reflector mesh';
@@ -56,8 +56,9 @@ function role(cls: KeyClass, family: Family): string {
     case 'hostIp':
       return `node ${cls.node}'s ${FAMILY_WORD[cls.family]} address`;
     case 'hostAs':
-      return `node ${cls.node}'s AS number (not used for RR sessions)`;
+      return cls.node === nodeName ? `this RR's AS on its own peers (NODENAME ${cls.node})` : `node ${cls.node}'s AS number (not used for RR sessions)`;
     case 'hostPeer':
+      if (cls.node === nodeName) return `this RR's own peer ${cls.keyIp} (NODENAME ${cls.node})${cls.family === family ? '' : ` (${FAMILY_WORD[cls.family]})`}`;
       return `node ${cls.node} peers with route reflector ${cls.keyIp}${cls.family === family ? '' : ` (${FAMILY_WORD[cls.family]})`}`;
   }
 }
@@ -91,7 +92,7 @@ export function explainAddress(state: State, prefix: string, self: Self, family:
     const ofNode = 'node' in cls && nodeSet.has(cls.node);
     if (!byKey && !ofNode && !valueNames(family, value, address)) continue;
     const reason = state.invalid.get(key);
-    keys.push({ key, value, role: role(cls, family), valid: reason === undefined, ...(reason !== undefined ? { reason } : {}) });
+    keys.push({ key, value: redactValue(value), role: role(cls, family, self.nodeName), valid: reason === undefined, ...(reason !== undefined ? { reason } : {}) });
   }
 
   const plan = derivePlan(state, family, self);
@@ -119,13 +120,21 @@ export function explainAddress(state: State, prefix: string, self: Self, family:
       `mesh: ${rrKey(address)} registers ${address} as a route reflector and this one is registered too (${rrKey(me)}): ` +
       `${session.name}, AS ${session.localAs}${session.passive ? ', passive (the lower address connects)' : ''}`;
     if (nodes.length > 0) details.push(`also node address of ${nodes.join(', ')}: a mesh member is never also a client`);
+  } else if (session?.kind === 'peer') {
+    const key = hostPeerKey(self.nodeName ?? '', address);
+    const keyed = keys.find((k) => k.valid && (k.key === key || k.key.startsWith(`${key}-`)));
+    rule =
+      `own peer: ${keyed?.key ?? key} (NODENAME ${self.nodeName ?? ''}) names ${address}: ${session.name}, ` +
+      `${session.ebgp === true ? 'eBGP' : 'iBGP, not a client'}, AS ${session.localAs} to ${session.peerAs}` +
+      `${session.password !== undefined ? ', password set' : ''}${session.port !== undefined ? `, port ${session.port}` : ''}`;
+    if (nodes.length > 0) details.push(`also node address of ${nodes.join(', ')}: an own peer is never also a client`);
   } else if (session?.kind === 'client') {
     const via = nodes.map((n) =>
       specificNodes.has(n)
         ? `node ${n} has ${address} and peers with this RR through ${hostPeerKey(n, me)}`
         : `node ${n} has ${address} and ${globalKey(me)} makes this RR peer with every node`,
     );
-    rule = `client: ${via[0] ?? `node address ${address}`}: ${session.name}, AS ${session.peerAs}${session.clusterId !== undefined ? `, rr cluster id ${session.clusterId}` : ''}`;
+    rule = `client: ${via[0] ?? `node address ${address}`}: ${session.name}, AS ${session.peerAs}${session.clusterId !== undefined ? `, rr cluster id ${session.clusterId}` : ''}${session.password !== undefined ? ', password set' : ''}${session.importLimit !== undefined ? `, import limit ${session.importLimit}` : ''}`;
     details.push(...via.slice(1));
   } else {
     const reasons: string[] = [];

@@ -35,6 +35,9 @@ export interface RunIdentity {
   readonly ip: string;
   readonly ip6?: string;
   readonly prefix: string;
+  /** NODENAME and CLIENT_IMPORT_LIMIT when set (core/plan.ts Self): replay plans with them. */
+  readonly nodeName?: string;
+  readonly importLimit?: number;
 }
 
 /** Where a run's state came from when it did not start empty. */

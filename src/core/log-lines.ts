@@ -10,7 +10,7 @@ import type { FoldResult } from './state.js';
 
 /** One structured log line: the logger prints `msg` and the fields (tslog, JSON). */
 export interface LogEntry {
-  readonly level: 'info' | 'warn' | 'error';
+  readonly level: 'debug' | 'info' | 'warn' | 'error';
   readonly msg: string;
   readonly fields?: Readonly<Record<string, unknown>>;
 }
@@ -18,6 +18,7 @@ export interface LogEntry {
 export const batchLines = (r: FoldResult): LogEntry[] => [
   { level: 'info', msg: 'etcd batch', fields: { revision: r.revision, events: r.eventCount, rejected: r.rejected.length } },
   ...r.rejected.map((x): LogEntry => ({ level: 'warn', msg: 'invalid entry skipped', fields: { key: x.key, reason: x.reason, revision: r.revision } })),
+  ...(r.ignored ?? []).map((x): LogEntry => ({ level: 'debug', msg: 'peer value fields ignored', fields: { key: x.key, fields: x.fields, revision: r.revision } })),
 ];
 
 export const etcdStatusLine = (s: EtcdStatus): LogEntry => {

@@ -11,11 +11,11 @@
  * walks). The memo is the caller's mutable record of the last plan (one per
  * state and family: familyConfig owns it); the plans returned are immutable.
  */
-import { byName, byText, candidates, clientAt, DEFAULT_AS, frameOf, nodeNote, sameSession, type FamilyPlan, type Frame, type Session } from './bgp-rules.js';
+import { byName, byText, candidates, clientAt, DEFAULT_AS, frameOf, nodeNote, sameSession, type FamilyPlan, type Frame, type Self, type Session } from './bgp-rules.js';
 import type { Family } from './events.js';
 import { takeDirty, type State } from './state.js';
 
-export { DEFAULT_AS, kindOfSessionName, sameSession, type FamilyPlan, type Session, type SessionKind } from './bgp-rules.js';
+export { DEFAULT_AS, kindOfSessionName, sameSession, SESSION_KINDS, type FamilyPlan, type Self, type Session, type SessionKind } from './bgp-rules.js';
 
 const MAX_NOTES = 20;
 
@@ -26,19 +26,29 @@ const sameFrame = (a: Frame, b: Frame): boolean =>
   a.meshAs === b.meshAs &&
   a.clusterId === b.clusterId &&
   a.globalAs === b.globalAs &&
-  a.mesh.size === b.mesh.size &&
-  [...a.mesh].every(([ip, s]) => {
-    const o = b.mesh.get(ip);
+  a.globalOpts === b.globalOpts &&
+  a.nodeName === b.nodeName &&
+  a.importLimit === b.importLimit &&
+  sameSessions(a.mesh, b.mesh) &&
+  sameSessions(a.peers, b.peers) &&
+  a.peerNotes.join('\n') === b.peerNotes.join('\n');
+
+const sameSessions = (a: ReadonlyMap<string, Session>, b: ReadonlyMap<string, Session>): boolean =>
+  a.size === b.size &&
+  [...a].every(([ip, s]) => {
+    const o = b.get(ip);
     return o !== undefined && sameSession(o, s);
   });
 
-export interface Self {
-  readonly ip: string;
-  readonly ip6?: string;
-}
+type SelfSource = { readonly ip: string; readonly ip6?: string | undefined; readonly nodeName?: string | undefined; readonly importLimit?: number | undefined };
 
-/** This RR's addresses, from the config or a journal record (an absent ip6 stays absent). */
-export const selfOf = (c: { readonly ip: string; readonly ip6?: string | undefined }): Self => ({ ip: c.ip, ...(c.ip6 !== undefined ? { ip6: c.ip6 } : {}) });
+/** This RR's identity, from the config or a journal record (absent fields stay absent). */
+export const selfOf = (c: SelfSource): Self => ({
+  ip: c.ip,
+  ...(c.ip6 !== undefined ? { ip6: c.ip6 } : {}),
+  ...(c.nodeName !== undefined ? { nodeName: c.nodeName } : {}),
+  ...(c.importLimit !== undefined && c.importLimit > 0 ? { importLimit: c.importLimit } : {}),
+});
 
 /**
  * What the previous plan of a family was built from, owned by one caller
@@ -109,7 +119,7 @@ function reorder(memo: PlanMemo, frame: Frame, touched: readonly Session[]): rea
   const now = new Map<string, Session | undefined>();
   for (const t of touched) {
     if (now.has(t.name)) continue;
-    const s = memo.clients.get(t.neighbor) ?? frame.mesh.get(t.neighbor);
+    const s = memo.clients.get(t.neighbor) ?? frame.mesh.get(t.neighbor) ?? frame.peers.get(t.neighbor);
     now.set(t.name, s !== undefined && s.name === t.name ? s : undefined);
   }
   if (now.size > SPLICE_MAX) {
@@ -144,8 +154,8 @@ function reorder(memo: PlanMemo, frame: Frame, touched: readonly Session[]): rea
   return order;
 }
 
-function notesOf(memo: PlanMemo): string[] {
-  const all: string[] = [];
+function notesOf(memo: PlanMemo, frame: Frame): string[] {
+  const all: string[] = [...frame.peerNotes];
   for (const list of memo.notesByAddr.values()) all.push(...list);
   for (const note of memo.notesByNode.values()) all.push(note);
   all.sort(byText);
@@ -163,14 +173,14 @@ export function derivePlan(state: State, family: Family, self: Self, memo?: Plan
   const dirty = memo ? takeDirty(state, family) : undefined;
   if (me === undefined) return { ...base, member: false, sessions: [], notes: [] };
 
-  const frame = frameOf(state, family, me);
+  const frame = frameOf(state, family, me, self);
   const m = memo ?? createPlanMemo();
   let order: readonly Session[];
   if (m.frame !== undefined && dirty !== undefined && !dirty.structural && sameFrame(m.frame, frame)) {
     const touched = update(m, state, family, m.frame, dirty.addrs, dirty.nodes);
     order = touched.length > 0 ? reorder(m, m.frame, touched) : m.order;
   } else {
-    const previous = new Map<string, Session>([...m.clients, ...(m.frame?.mesh ?? [])]);
+    const previous = new Map<string, Session>([...m.clients, ...(m.frame?.mesh ?? []), ...(m.frame?.peers ?? [])]);
     m.clients = new Map();
     m.notesByAddr = new Map();
     m.notesByNode = new Map();
@@ -182,9 +192,10 @@ export function derivePlan(state: State, family: Family, self: Self, memo?: Plan
       return old !== undefined && sameSession(old, s) ? old : s;
     };
     for (const [ip, s] of frame.mesh) (frame.mesh as Map<string, Session>).set(ip, keep(s));
+    for (const [ip, s] of frame.peers) (frame.peers as Map<string, Session>).set(ip, keep(s));
     for (const [ip, s] of m.clients) m.clients.set(ip, keep(s));
     m.frame = frame;
-    order = [...frame.mesh.values(), ...m.clients.values()].sort(byName);
+    order = [...frame.mesh.values(), ...frame.peers.values(), ...m.clients.values()].sort(byName);
   }
   m.order = order;
   return {
@@ -193,6 +204,6 @@ export function derivePlan(state: State, family: Family, self: Self, memo?: Plan
     member: frame.member,
     ...(frame.clusterId !== undefined ? { clusterId: frame.clusterId } : {}),
     sessions: order,
-    notes: notesOf(m),
+    notes: notesOf(m, m.frame ?? frame),
   };
 }

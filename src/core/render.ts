@@ -26,7 +26,8 @@ export interface Template {
 /**
  * One family's templates: `config` formats the whole file from `{ plan,
  * sessions }` and must output `{{ sessions }}` exactly once where the
- * session blocks go; `session` formats one block from `{ s }`.
+ * session blocks go; `session` formats one block from `{ s, channel }`
+ * (channel: `ipv4` or `ipv6`, the family's BIRD 2/3 channel).
  */
 export interface ConfigTemplates {
   readonly config: Template;
@@ -99,11 +100,18 @@ function holds(chunk: Chunk, sessions: readonly Session[], at: number): boolean 
 export function createRenderer(templates: Readonly<Record<Family, ConfigTemplates>>): Render {
   for (const family of Object.keys(CONFIG_FILE) as Family[]) checkSentinel(family, templates[family].config);
   // Per family: a chunk is found by its first session and reused while it holds the same session objects.
-  const renderers = { v4: familyRenderer(templates.v4), v6: familyRenderer(templates.v6) };
+  const renderers = { v4: familyRenderer(templates.v4, 'ipv4'), v6: familyRenderer(templates.v6, 'ipv6') };
   return (plan) => renderers[plan.family](plan);
 }
 
-function familyRenderer(t: ConfigTemplates): Render {
+/** A config holds a password (core/secret.ts): its file is written mode 0600 (effects/config-files.ts). */
+export function holdsPassword(parts: ConfigBytes | Buffer): boolean {
+  const list = Buffer.isBuffer(parts) ? [parts] : parts;
+  return list.some((p) => p.includes(PASSWORD_OPTION));
+}
+const PASSWORD_OPTION = Buffer.from('\n  password "', 'latin1');
+
+function familyRenderer(t: ConfigTemplates, channel: 'ipv4' | 'ipv6'): Render {
   const chunks = new WeakMap<Session, Chunk>();
   const build = (sessions: readonly Session[], from: number): Chunk => {
     const members: Session[] = [];
@@ -113,7 +121,7 @@ function familyRenderer(t: ConfigTemplates): Render {
       const s = sessions[i]!;
       if (i > from) chunks.delete(s); // no longer starts a chunk (a boundary before it went)
       members.push(s);
-      text += t.session.render({ s });
+      text += t.session.render({ s, channel });
       closed = endsChunk(s.name);
     }
     const chunk = { members, bytes: ascii(text), closed };

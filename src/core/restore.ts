@@ -159,7 +159,7 @@ export function restoreFromJournal(input: RestoreInput): RestoreResult {
     break;
   }
 
-  const state = createState();
+  const state = createState(input.self.nodeName);
   let clusterId: string | undefined;
   let folded = 0;
   for (let i = from; i < found.index; i++) {

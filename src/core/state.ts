@@ -30,6 +30,13 @@ export interface State {
   globalAs: number | undefined;
   /** `/global/loglevel` is `debug`. */
   debug: boolean;
+  /**
+   * NODENAME: this route reflector's own host. Its `/host/<node>/peer_vN/*`
+   * keys are the RR's own peers, and its `/host/<node>/as_num` our AS on them.
+   */
+  readonly ownNode?: string;
+  /** `/host/<ownNode>/as_num`, when set and valid. */
+  ownAs: number | undefined;
   readonly rr: PerFamily<Map<string, Of<'rr'>>>;
   readonly globalPeers: PerFamily<Map<string, Of<'globalPeer'>>>;
   /** node -> its address, per family. */
@@ -78,6 +85,11 @@ export interface Rejection {
   readonly reason: string;
 }
 
+export interface IgnoredFields {
+  readonly key: string;
+  readonly fields: readonly string[];
+}
+
 /** What one batch did to the state (for logs and metrics). */
 export interface FoldResult {
   readonly state: State;
@@ -86,19 +98,23 @@ export interface FoldResult {
   readonly eventCount: number;
   /** Keys whose value was rejected in this batch (each logged once). */
   readonly rejected: readonly Rejection[];
+  /** Peer values put in this batch with fields this agent does not use (each logged once, at debug). */
+  readonly ignored?: readonly IgnoredFields[];
   /** Set on the first result of a fold that starts from the journal's state (no batch folded yet). */
   readonly restored?: { readonly stateAt: string };
 }
 
 const perFamily = <T>(make: () => T): PerFamily<T> => ({ v4: make(), v6: make() });
 
-export function createState(): State {
+export function createState(ownNode?: string): State {
   return {
     revision: 0,
     raw: new Map(),
     invalid: new Map(),
     globalAs: undefined,
     debug: false,
+    ...(ownNode !== undefined ? { ownNode } : {}),
+    ownAs: undefined,
     rr: perFamily(() => new Map()),
     globalPeers: perFamily(() => new Map()),
     hostIps: perFamily(() => new Map()),
@@ -111,9 +127,15 @@ export function createState(): State {
 }
 
 function touch(state: State, entry: Entry): void {
+  if ((entry.kind === 'hostAs' || entry.kind === 'hostPeer') && entry.node === state.ownNode && state.ownNode !== undefined) {
+    // Our own peers shape the whole plan (one session per neighbour: they win over clients).
+    if (entry.kind === 'hostAs') for (const f of FAMILIES) state.dirty[f].structural = true;
+    else state.dirty[entry.family].structural = true;
+  }
   switch (entry.kind) {
     case 'hostAs':
-      return;
+      if (entry.node !== state.ownNode) return;
+      break;
     case 'hostIp': {
       const d = state.dirty[entry.family];
       if (d.structural) break; // the planner re-decides everything anyway (its first plan, or after an RR, global peer or AS change)
@@ -181,6 +203,7 @@ function index(state: State, key: string, entry: Entry, add: boolean): void {
       state.debug = add && entry.debug;
       break;
     case 'hostAs':
+      if (entry.node === state.ownNode) state.ownAs = add ? entry.as : undefined;
       break;
   }
   touch(state, entry);
@@ -203,7 +226,7 @@ function remove(state: State, prefix: string, key: string): void {
   if (old) index(state, key, old, false);
 }
 
-function put(state: State, prefix: string, key: string, value: string, rejected: Rejection[]): void {
+function put(state: State, prefix: string, key: string, value: string, rejected: Rejection[], ignored: IgnoredFields[]): void {
   const prev = state.raw.get(key);
   if (prev === value) return;
   const cls = classifyKey(prefix, key);
@@ -216,13 +239,14 @@ function put(state: State, prefix: string, key: string, value: string, rejected:
     rejected.push({ key, reason: parsed.reason });
     return;
   }
+  if ('ignored' in parsed.value && parsed.value.ignored !== undefined) ignored.push({ key, fields: parsed.value.ignored });
   index(state, key, parsed.value, true);
 }
 
-function apply(state: State, prefix: string, ev: EtcdEvent, rejected: Rejection[]): void {
+function apply(state: State, prefix: string, ev: EtcdEvent, rejected: Rejection[], ignored: IgnoredFields[]): void {
   switch (ev.type) {
     case 'put':
-      put(state, prefix, ev.key, ev.value, rejected);
+      put(state, prefix, ev.key, ev.value, rejected, ignored);
       break;
     case 'delete':
       remove(state, prefix, ev.key);
@@ -233,7 +257,7 @@ function apply(state: State, prefix: string, ev: EtcdEvent, rejected: Rejection[
         for (const kv of ev.kvs) present.add(kv.key);
         for (const key of [...state.raw.keys()]) if (!present.has(key)) remove(state, prefix, key);
       }
-      for (const kv of ev.kvs) put(state, prefix, kv.key, kv.value, rejected);
+      for (const kv of ev.kvs) put(state, prefix, kv.key, kv.value, rejected, ignored);
       break;
     }
   }
@@ -243,8 +267,9 @@ function apply(state: State, prefix: string, ev: EtcdEvent, rejected: Rejection[
 /** Fold one batch into the state. */
 export function foldBatch(state: State, prefix: string, batch: EtcdBatch): FoldResult {
   const rejected: Rejection[] = [];
-  for (const ev of batch.events) apply(state, prefix, ev, rejected);
+  const ignored: IgnoredFields[] = [];
+  for (const ev of batch.events) apply(state, prefix, ev, rejected, ignored);
   if (batch.revision > state.revision) state.revision = batch.revision;
-  return { state, revision: state.revision, eventCount: batch.events.length, rejected };
+  return { state, revision: state.revision, eventCount: batch.events.length, rejected, ...(ignored.length > 0 ? { ignored } : {}) };
 }
 

@@ -12,7 +12,7 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Family } from '../core/events.js';
 import { byteLength, joinBytes, type ConfigBytes } from '../core/config-bytes.js';
-import { CONFIG_FILE } from '../core/render.js';
+import { CONFIG_FILE, holdsPassword } from '../core/render.js';
 
 export const configPath = (dir: string, family: Family): string => join(dir, CONFIG_FILE[family]);
 const stagePath = (dir: string, family: Family): string => join(dir, `.${CONFIG_FILE[family]}.stage`);
@@ -25,10 +25,15 @@ const partsOf = (config: ConfigBytes | Buffer | string): ConfigBytes =>
 /** At most this many parts per writev (the system's IOV_MAX is 1024). */
 const PARTS_PER_WRITE = 512;
 
+/** A config that holds a BGP password is readable by its owner only (BIRD runs as the agent's user). */
+const modeOf = (parts: ConfigBytes): number => (holdsPassword(parts) ? 0o600 : 0o644);
+
 async function writeSynced(path: string, config: ConfigBytes | Buffer | string): Promise<void> {
   const parts = partsOf(config);
-  const fh = await open(path, 'w', 0o644);
+  const mode = modeOf(parts);
+  const fh = await open(path, 'w', 0o600);
   try {
+    await fh.chmod(mode); // before any byte: a stage file left over with another mode
     for (let i = 0; i < parts.length; i += PARTS_PER_WRITE) {
       let batch = parts.slice(i, i + PARTS_PER_WRITE);
       let want = byteLength(batch);
@@ -42,7 +47,6 @@ async function writeSynced(path: string, config: ConfigBytes | Buffer | string):
         want = rest.length;
       }
     }
-    await fh.chmod(0o644);
     await fh.sync();
   } finally {
     await fh.close();

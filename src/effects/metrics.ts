@@ -12,9 +12,10 @@ import type { Family } from '../core/events.js';
 import { classifyKey } from '../core/keyspace.js';
 import type { Render } from '../core/render.js';
 import { kindOfSessionName, type SessionKind } from '../core/plan.js';
-import type { ProtocolRow } from '../core/bird-replies.js';
+import { limitTransitions, type ProtocolRow } from '../core/bird-replies.js';
 import { every } from '../streams/poll.js';
 import type { AgentMetricSources } from '../streams/agent.js';
+import type { Log } from './logger.js';
 import { showProtocols, type BirdSocketOptions } from './bird-socket.js';
 
 /** BGP state of a `show protocols` row: Established, Active, Connect, Idle, OpenSent, ..., or the protocol state. */
@@ -91,6 +92,18 @@ export function createMetrics(prefix: string) {
       registers: [registry],
     }),
     sessions: new client.Gauge({ name: 'routereflector_bgp_sessions', help: 'BGP sessions by family and state (show protocols)', labelNames: ['family', 'state'], registers: [registry] }),
+    limited: new client.Gauge({
+      name: 'routereflector_import_limit_blocked_sessions',
+      help: 'BGP sessions BIRD shut down for announcing more routes than CLIENT_IMPORT_LIMIT (show protocols)',
+      labelNames: ['family'],
+      registers: [registry],
+    }),
+    limitHits: new client.Counter({
+      name: 'routereflector_import_limit_hits_total',
+      help: 'Sessions seen newly shut down by their import limit, per family',
+      labelNames: ['family'],
+      registers: [registry],
+    }),
     sessionPollErrors: new client.Counter({ name: 'routereflector_bgp_session_poll_errors_total', help: 'Failed show protocols polls on the control socket', labelNames: ['family'], registers: [registry] }),
   };
   const sessionStates = new Set<string>(['Established']);
@@ -144,7 +157,7 @@ export function createMetrics(prefix: string) {
             for (const name of c.diff.added) kinds[kindOfSessionName(name)]++;
             for (const name of c.diff.removed) kinds[kindOfSessionName(name)]--;
           } else {
-            kinds = { mesh: 0, client: 0 };
+            kinds = { mesh: 0, client: 0, peer: 0 };
             for (const x of c.plan.sessions) kinds[x.kind]++;
           }
           planned.set(c.family, { generation: c.generation, kinds });
@@ -185,9 +198,11 @@ export function createMetrics(prefix: string) {
     birdInfo(birds: BirdDaemons): void {
       for (const family of Object.keys(birds) as Family[]) m.birdInfo.set({ family, version: birds[family].version, dialect: birds[family].dialect }, 1);
     },
-    pollSessions(daemons: Readonly<Record<Family, BirdSocketOptions>>, intervalMs: number): Subscription {
+    pollSessions(daemons: Readonly<Record<Family, BirdSocketOptions>>, intervalMs: number, log?: Log): Subscription {
       const subs = new Subscription();
       for (const [family, opts] of Object.entries(daemons) as Array<[Family, BirdSocketOptions]>) {
+        let limited = new Set<string>();
+        m.limited.set({ family }, 0);
         subs.add(
           every(intervalMs, () => showProtocols(opts).then((rows) => ({ rows }), (err: unknown) => ({ err })))
             .subscribe((r) => {
@@ -203,6 +218,14 @@ export function createMetrics(prefix: string) {
                 sessionStates.add(st);
                 m.sessions.set({ family, state: st }, n);
               }
+              const t = limitTransitions(limited, r.rows);
+              for (const session of t.hit) {
+                m.limitHits.inc({ family });
+                log?.warn('import limit exceeded: BIRD shut the session down (birdc enable <session> once the neighbour is fixed)', { family, session });
+              }
+              for (const session of t.cleared) log?.info('import limit: session no longer shut down', { family, session });
+              limited = t.now;
+              m.limited.set({ family }, t.now.size);
             }),
         );
       }

@@ -114,7 +114,7 @@ export function agent(sources: AgentSources, { scheduler, config, render }: Agen
   const batches$ = sources.etcd.batches$.pipe(tap((batch) => journal.next({ type: 'batch', batch })), share());
   const restored = sources.journal;
   const folded$ = batches$.pipe(
-    foldState(PREFIX, restored !== undefined ? { state: restored.state, stateAt: restored.stateAt } : undefined, scheduler),
+    foldState(PREFIX, restored !== undefined ? { state: restored.state, stateAt: restored.stateAt } : undefined, scheduler, config.nodeName),
     tap((r) => {
       if (r.restored === undefined) say(batchLines(r));
     }),

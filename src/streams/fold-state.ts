@@ -21,10 +21,11 @@ export interface FoldStart {
  * restored state is emitted on `scheduler` (not during the subscription),
  * so that every consumer of a shared fold, subscribed in turn, sees it.
  */
-export function foldState(prefix: string, from?: FoldStart, scheduler: SchedulerLike = asyncScheduler) {
+/** `ownNode`: NODENAME (its peer keys are this RR's own peers); a restored state already has it. */
+export function foldState(prefix: string, from?: FoldStart, scheduler: SchedulerLike = asyncScheduler, ownNode?: string) {
   return (batches$: Observable<EtcdBatch>): Observable<FoldResult> =>
     defer(() => {
-      const state = from?.state ?? createState();
+      const state = from?.state ?? createState(ownNode);
       const folded$ = batches$.pipe(scan((_, batch: EtcdBatch) => foldBatch(state, prefix, batch), undefined as unknown as FoldResult));
       if (from === undefined) return folded$;
       const restored: FoldResult = { state, revision: state.revision, eventCount: 0, rejected: [], restored: { stateAt: from.stateAt } };

@@ -33,7 +33,7 @@ export interface ReplayResult {
 export { sha256 } from './family-config.js';
 
 class RunReplay {
-  readonly state: State = createState();
+  readonly state: State;
   batches = 0;
   private readonly settled = new Subject<FoldResult>();
 
@@ -45,6 +45,7 @@ class RunReplay {
     base: Partial<Record<Family, number>>,
     out: Array<Omit<ReplayedConfig, 'journaled'>>,
   ) {
+    this.state = createState(self.nodeName);
     for (const family of FAMILIES) {
       // After a checkpoint, the first config is the checkpoint's own generation again.
       const offset = (base[family] ?? 0) > 0 ? (base[family] ?? 0) - 1 : 0;

@@ -42,7 +42,16 @@ describe('routereflector rr', () => {
 
     r = await cli(['rr', 'list']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^FAMILY\s+IP\s+CLUSTER ID\s+STATUS\nv4\s+10.0.0.1\s+1.0.0.1\s+ok\nv6\s+fd00::2\s+1.0.0.1\s+ok\n?$/);
+    expect(r.stdout).toMatch(/^KIND\s+FAMILY\s+IP\s+CLUSTER ID\s+STATUS\nrr\s+v4\s+10.0.0.1\s+1.0.0.1\s+ok\nrr\s+v6\s+fd00::2\s+1.0.0.1\s+ok\n?$/);
+    // With NODENAME, this RR's own peers too (kind peer), the password never shown.
+    await etcdctl(etcd.endpoint, 'put', `${PREFIX}/host/rr-a/peer_v4/10.0.9.1`, '{"ip":"10.0.9.1","as_num":"65000","password":"Sekr1t-pw"}');
+    r = await cli(['rr', 'list'], { NODENAME: 'rr-a' });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^KIND\s+FAMILY\s+IP\s+CLUSTER ID\s+AS\s+PASSWORD\s+STATUS\n(rr\s.*\n){2}peer\s+v4\s+10.0.9.1\s+-\s+65000\s+set\s+ok\n?$/);
+    r = await cli(['rr', 'list', '--json'], { NODENAME: 'rr-a' });
+    expect(r.stdout).not.toContain('Sekr1t-pw');
+    expect(JSON.parse(r.stdout)).toContainEqual(expect.objectContaining({ kind: 'peer', ip: '10.0.9.1', as: 65000, password: true, valid: true }));
+    await etcdctl(etcd.endpoint, 'del', `${PREFIX}/host/rr-a/peer_v4/10.0.9.1`);
     await etcdctl(etcd.endpoint, 'put', `${PREFIX}/rr_v4/10.0.0.3`, '{"ip":"10.0.0.4"}'); // written by hand, wrong
     r = await cli(['rr', 'list', '--json']);
     const rows = JSON.parse(r.stdout) as Array<{ ip: string; valid: boolean; reason?: string }>;

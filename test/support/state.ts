@@ -9,8 +9,8 @@ export const kv = (suffix: string, value: unknown): KeyValue => ({
 });
 
 /** A state holding exactly these key/values (one resync at revision 1). */
-export function stateOf(kvs: readonly KeyValue[]): State {
-  const state = createState();
+export function stateOf(kvs: readonly KeyValue[], ownNode?: string): State {
+  const state = createState(ownNode);
   foldBatch(state, PREFIX, { revision: 1, events: [{ type: 'resync', revision: 1, kvs }] });
   return state;
 }
