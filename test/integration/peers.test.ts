@@ -11,9 +11,9 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAIN, stopAllAgents, type AgentProcess } from '../support/agent.js';
+import { MAIN, runAgent, stopAllAgents, type AgentProcess } from '../support/agent.js';
 import { birdc, sessionResets, startBird, waitEstablished, type BirdHandle } from '../support/bird.js';
-import { DIALECTS, birdcBin, dialectName, requireDialect, type Dialect } from '../support/dialect.js';
+import { DIALECTS, birdEnv, birdcBin, dialectName, requireDialect, type Dialect } from '../support/dialect.js';
 import { nodeBirdConfig, peerName } from '../support/node-bird.js';
 import { killAllTracked, removeDir, tempDir, waitFor } from '../support/processes.js';
 import { AS, N1, RR, createRrLab, type RrLab, type RrUnderTest } from '../support/rr-lab.js';
@@ -153,4 +153,26 @@ describe.each(DIALECTS.map((d, i) => [d, i] as const))('%s: passwords and the im
     const all = await rrShow('show protocols all Node_10_77_0_11');
     expect(all).toMatch(/Import limit:\s+5/);
   });
+
+  it('changing CLIENT_IMPORT_LIMIT (an upgrade adds it to every client) reloads without resetting a session', async () => {
+    const marks = { n1: nodes['n1']!.logMark(), n2: nodes['n2']!.logMark() };
+    await agent.stop();
+    const next = runAgent({
+      CONFIG_DIR: dir,
+      BIRD_SOCKET: join(dir, 'bird.ctl'),
+      BIRD6_SOCKET: join(dir, 'bird6.ctl'),
+      PROBE_INTERVAL_MS: '200',
+      HTTP_LISTEN: 'off',
+      IP: RR,
+      ETCD_ENDPOINTS: lab.etcd.endpoint,
+      CLIENT_IMPORT_LIMIT: '0',
+      ...birdEnv(dialect),
+    });
+    await next.waitForLine((l) => l.msg === 'reload ok' && l.family === 'v4', 'reload without the limit', { timeoutMs: 30_000 });
+    expect(await rrShow('show protocols all Node_10_77_0_11')).not.toMatch(/Import limit/);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(sessionResets(nodes['n1']!.logSince(marks.n1), peerName(RR))).toEqual([]);
+    expect(sessionResets(nodes['n2']!.logSince(marks.n2), peerName(RR))).toEqual([]);
+    await waitEstablished(rr.bird.socket, 'Node_10_77_0_11');
+  }, 60_000);
 });

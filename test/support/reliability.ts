@@ -101,11 +101,16 @@ export function grammarViolations(text: string, family: Family): string[] {
     if ((m = /^router id (\S+);$/.exec(line)) && isV4(m[1]!)) continue;
     if ((m = /^  source address (\S+);$/.exec(line)) && isIp(m[1]!)) continue;
     if ((m = /^  local as (\S+);$/.exec(line)) && isAs(m[1]!)) continue;
-    if ((m = /^  neighbor (\S+) as (\S+);$/.exec(line)) && isIp(m[1]!) && isAs(m[2]!)) continue;
+    if ((m = /^  neighbor (\S+)(?: port [1-9]\d{0,4})? as (\S+);$/.exec(line)) && isIp(m[1]!) && isAs(m[2]!)) continue;
+    // Issue 15's options: each a validated number, a password a quoted string of printable ASCII without " and \.
+    if (/^  password "[\x20-\x21\x23-\x5b\x5d-\x7e]{1,80}";$/.test(line)) continue;
+    if (/^  (hold time|keepalive time|graceful restart time|multihop|allow local as) [1-9]\d{0,4};$/.test(line)) continue;
+    if (/^ {2,4}import limit [1-9]\d{0,9} action disable;$/.test(line)) continue;
+    if (['  next hop keep;', '  next hop self;', '    next hop self;', '  export where bgp_path.len = 0;', '    export where bgp_path.len = 0;'].includes(line)) continue;
     if ((m = /^  rr cluster id (\S+);$/.exec(line)) && isQuad(m[1]!)) continue;
     if (/^  connect delay time [1-9]\d{0,3};$/.test(line)) continue;
     if (/^  error wait time [1-9]\d{0,3}, [1-9]\d{0,3};$/.test(line)) continue;
-    if ((m = /^protocol bgp (Mesh|Node)_(\S+) from bgp_template \{$/.exec(line))) {
+    if ((m = /^protocol bgp (Mesh|Node|Peer)_(\S+) from bgp_template \{$/.exec(line))) {
       const sym = m[2]!;
       if (/^[0-9a-f_]+$/.test(sym)) continue;
     }
@@ -114,8 +119,8 @@ export function grammarViolations(text: string, family: Family): string[] {
   // Each protocol's symbol is its neighbour's address.
   const blocks = text.split('\nprotocol bgp ').slice(1);
   for (const b of blocks) {
-    const name = /^(?:Mesh|Node)_(\S+) /.exec(b)?.[1];
-    const nb = /\n {2}neighbor (\S+) as/.exec(b)?.[1];
+    const name = /^(?:Mesh|Node|Peer)_(\S+) /.exec(b)?.[1];
+    const nb = /\n {2}neighbor (\S+) (?:port \d+ )?as/.exec(b)?.[1];
     if (name === undefined || nb === undefined || nb.replace(/[.:]/g, '_') !== name) bad.push(`<protocol ${name} has neighbour ${nb}>`);
   }
   return bad;

@@ -251,6 +251,11 @@ describe('rendering options per dialect', () => {
     expect(block(text, 'Mesh_10_0_0_2')).not.toContain('ipv4 {');
   });
 
+  it.each(['bird1', 'bird2', 'bird3'] as const)('%s: every line fits the config grammar the fault tests check', async (d) => {
+    const { grammarViolations } = await import('../support/reliability.js');
+    expect(grammarViolations(joinBytes(createRenderer(d)(plan)).toString('latin1'), 'v4')).toEqual([]);
+  });
+
   it('a config that holds a password is recognised (mode 0600), one without is not', () => {
     expect(holdsPassword(createRenderer()(plan))).toBe(true);
     expect(holdsPassword(createRenderer()(derivePlan(stateOf(base.slice(0, 4)), 'v4', { ip: RR })))).toBe(false);
