@@ -101,6 +101,11 @@ export interface FamilyPlan {
   readonly sessions: readonly Session[];
   /** Conflicts resolved while planning (logged when they change), sorted. */
   readonly notes: readonly string[];
+  /**
+   * CLIENT_IMPORT_LIMIT, the `importLimit` of every client session: the
+   * templates state it once (a `client_template`), not once per client.
+   */
+  readonly clientImportLimit?: number;
 }
 
 /** This route reflector: its addresses and what the environment says about its sessions. */

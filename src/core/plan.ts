@@ -202,6 +202,7 @@ export function derivePlan(state: State, family: Family, self: Self, memo?: Plan
     ...base,
     source: me,
     member: frame.member,
+    ...(self.importLimit !== undefined ? { clientImportLimit: self.importLimit } : {}),
     ...(frame.clusterId !== undefined ? { clusterId: frame.clusterId } : {}),
     sessions: order,
     notes: notesOf(m, m.frame ?? frame),

@@ -66,7 +66,9 @@ afterAll(async () => {
 describe('agent against real etcd and BIRD', () => {
   it('renders the initial config that BIRD runs, and re-applies it when BIRD comes up', async () => {
     const text = cfg('bird.cfg');
-    expect(text).toContain('protocol bgp Node_10_77_0_11 from bgp_template');
+    // CLIENT_IMPORT_LIMIT's default: every client is from the clients' template, which states the limit once.
+    expect(text).toContain('protocol bgp Node_10_77_0_11 from client_template');
+    expect(text).toContain('template bgp client_template from bgp_template {\n  import limit 10000 action disable;\n}');
     expect(text).toContain('rr cluster id 1.0.0.1;');
     expect(statSync(join(dir, 'bird.cfg')).mode & 0o777).toBe(0o644);
     expect(cfg('bird6.cfg')).toContain('source address fd77::1;');

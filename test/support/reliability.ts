@@ -110,7 +110,7 @@ export function grammarViolations(text: string, family: Family): string[] {
     if ((m = /^  rr cluster id (\S+);$/.exec(line)) && isQuad(m[1]!)) continue;
     if (/^  connect delay time [1-9]\d{0,3};$/.test(line)) continue;
     if (/^  error wait time [1-9]\d{0,3}, [1-9]\d{0,3};$/.test(line)) continue;
-    if ((m = /^protocol bgp (Mesh|Node|Peer)_(\S+) from bgp_template \{$/.exec(line))) {
+    if ((m = /^protocol bgp (Mesh|Node|Peer)_(\S+) from (?:bgp|client)_template \{$/.exec(line))) {
       const sym = m[2]!;
       if (/^[0-9a-f_]+$/.test(sym)) continue;
     }

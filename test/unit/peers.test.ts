@@ -236,17 +236,21 @@ describe('rendering options per dialect', () => {
   it('BIRD 1.6: protocol options', () => {
     const text = joinBytes(createRenderer('bird1')(plan)).toString('latin1');
     expect(block(text, 'Node_10_0_1_1')).toBe(
-      `protocol bgp Node_10_0_1_1 from bgp_template {\n  local as 64512;\n  neighbor 10.0.1.1 as 64512;\n  rr client;\n  rr cluster id 1.0.0.1;\n  password "${SECRET}";\n  hold time 30;\n  keepalive time 10;\n  graceful restart time 300;\n  import limit 500 action disable;\n}\n`,
+      `protocol bgp Node_10_0_1_1 from client_template {\n  local as 64512;\n  neighbor 10.0.1.1 as 64512;\n  rr client;\n  rr cluster id 1.0.0.1;\n  password "${SECRET}";\n  hold time 30;\n  keepalive time 10;\n  graceful restart time 300;\n}\n`,
     );
+    // The limit is stated once, in the clients' template.
+    expect(text).toContain('template bgp client_template from bgp_template {\n  import limit 500 action disable;\n}\n');
     expect(block(text, 'Peer_10_0_9_1')).toBe(
       'protocol bgp Peer_10_0_9_1 from bgp_template {\n  local as 64512;\n  neighbor 10.0.9.1 port 1790 as 65000;\n  passive on;\n  ttl security on;\n  multihop 1;\n  allow local as 2;\n  next hop keep;\n  export where bgp_path.len = 0;\n}\n',
     );
-    expect(block(text, 'Mesh_10_0_0_2')).not.toContain('limit');
+    expect(block(text, 'Mesh_10_0_0_2')).toMatch(/^protocol bgp Mesh_10_0_0_2 from bgp_template \{/);
   });
 
   it.each(['bird2', 'bird3'] as const)('%s: channel options', (d) => {
     const text = joinBytes(createRenderer(d)(plan)).toString('latin1');
-    expect(block(text, 'Node_10_0_1_1')).toContain('  ipv4 {\n    import all;\n    export all;\n    next hop keep;\n    import limit 500 action disable;\n  };\n');
+    expect(block(text, 'Node_10_0_1_1')).not.toContain('ipv4 {');
+    expect(block(text, 'Node_10_0_1_1')).toMatch(/^protocol bgp Node_10_0_1_1 from client_template \{/);
+    expect(text).toContain('template bgp client_template from bgp_template {\n  ipv4 {\n    import limit 500 action disable;\n  };\n}\n');
     expect(block(text, 'Peer_10_0_9_1')).toContain('  ipv4 {\n    import all;\n    export where bgp_path.len = 0;\n    next hop keep;\n  };\n');
     expect(block(text, 'Mesh_10_0_0_2')).not.toContain('ipv4 {');
   });
