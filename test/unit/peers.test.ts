@@ -309,3 +309,22 @@ describe('explain', () => {
     expect(redactValue('{"ip":"10.0.0.1"}')).toBe('{"ip":"10.0.0.1"}');
   });
 });
+
+describe('nothing from etcd injects config text', () => {
+  it('any password value is either rejected or rendered as one quoted line of the grammar', async () => {
+    const fc = (await import('fast-check')).default;
+    const { grammarViolations } = await import('../support/reliability.js');
+    const render = createRenderer('bird2');
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ maxLength: 90 }), fc.string({ unit: 'binary', maxLength: 20 }), fc.constantFrom('a";\n}\nprotocol bgp X {', 'x\\"', 'ok-pw')), (pw) => {
+        const state = stateOf([kv('/host/n1/ip_addr_v4', '10.0.1.1'), kv(`/host/n1/peer_v4/${RR}`, { ip: RR, as_num: 64512, password: pw })]);
+        const text = joinBytes(render(derivePlan(state, 'v4', { ip: RR }))).toString('latin1');
+        expect(grammarViolations(text, 'v4')).toEqual([]);
+        const rejected = state.invalid.size === 1;
+        expect(rejected || pw === '' || text.includes(`  password "${pw}";\n`)).toBe(true);
+        if (rejected) expect([...state.invalid.values()][0]).not.toContain(pw.length > 2 ? pw : '\u0000');
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
