@@ -31,7 +31,6 @@ etcd: ETCD_ENDPOINTS | ETCD_AUTHORITY + ETCD_SCHEME, ETCD_CA_CERT_FILE, ETCD_CER
 ETCD_KEY_FILE, ETCD_USERNAME, ETCD_PASSWORD.
 exit codes: 0 done, 1 etcd failure or nothing to remove, 2 bad usage or input`;
 
-
 interface ListRow {
   kind: 'rr' | 'peer';
   family: Family;
