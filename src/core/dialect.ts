@@ -29,10 +29,11 @@ export interface BirdDaemon {
 export type BirdDaemons = Readonly<Record<Family, BirdDaemon>>;
 
 /** The template files of a dialect, relative to templates/. BIRD 3 reads BIRD 2's syntax. */
-export const TEMPLATE_FILES: Readonly<Record<Dialect, { readonly config: string; readonly session: string }>> = {
-  bird1: { config: 'bird1/config.njk', session: 'bird1/session.njk' },
-  bird2: { config: 'bird2/config.njk', session: 'bird2/session.njk' },
-  bird3: { config: 'bird2/config.njk', session: 'bird2/session.njk' },
+/** `channels`: filters, limits and next hop are channel options (BIRD 2 and 3), not protocol options (1.6); the session template is told. */
+export const TEMPLATE_FILES: Readonly<Record<Dialect, { readonly config: string; readonly session: string; readonly channels: boolean }>> = {
+  bird1: { config: 'bird1/config.njk', session: 'common/session.njk', channels: false },
+  bird2: { config: 'bird2/config.njk', session: 'common/session.njk', channels: true },
+  bird3: { config: 'bird2/config.njk', session: 'common/session.njk', channels: true },
 };
 
 export type VersionResult = { ok: true; version: string; dialect: Dialect } | { ok: false; reason: string };

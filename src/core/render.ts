@@ -27,11 +27,14 @@ export interface Template {
  * One family's templates: `config` formats the whole file from `{ plan,
  * sessions }` and must output `{{ sessions }}` exactly once where the
  * session blocks go; `session` formats one block from `{ s, channel }`
- * (channel: `ipv4` or `ipv6`, the family's BIRD 2/3 channel).
+ * (channel: `ipv4` or `ipv6`, the family's BIRD 2/3 channel; channels:
+ * whether the dialect has them, from `ConfigTemplates.channels`).
  */
 export interface ConfigTemplates {
   readonly config: Template;
   readonly session: Template;
+  /** The dialect puts filters and next hop on channels (BIRD 2/3): passed to `session` as `channels`. */
+  readonly channels?: boolean;
 }
 
 /** Where the session blocks go in the file template's output. */
@@ -112,6 +115,7 @@ export function holdsPassword(parts: ConfigBytes | Buffer): boolean {
 const PASSWORD_OPTION = Buffer.from('\n  password "', 'latin1');
 
 function familyRenderer(t: ConfigTemplates, channel: 'ipv4' | 'ipv6'): Render {
+  const channels = t.channels === true;
   const chunks = new WeakMap<Session, Chunk>();
   const build = (sessions: readonly Session[], from: number): Chunk => {
     const members: Session[] = [];
@@ -121,7 +125,7 @@ function familyRenderer(t: ConfigTemplates, channel: 'ipv4' | 'ipv6'): Render {
       const s = sessions[i]!;
       if (i > from) chunks.delete(s); // no longer starts a chunk (a boundary before it went)
       members.push(s);
-      text += t.session.render({ s, channel });
+      text += t.session.render({ s, channel, channels });
       closed = endsChunk(s.name);
     }
     const chunk = { members, bytes: ascii(text), closed };

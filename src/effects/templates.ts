@@ -32,7 +32,7 @@ export function loadTemplates(dialect: Dialect, dir: string = defaultTemplateDir
     lstripBlocks: true,
   });
   const files = TEMPLATE_FILES[dialect];
-  return { config: env.getTemplate(files.config, true), session: env.getTemplate(files.session, true) };
+  return { config: env.getTemplate(files.config, true), session: env.getTemplate(files.session, true), channels: files.channels };
 }
 
 /** A renderer for each family's dialect; throws when a template cannot be loaded or misplaces the sessions. */
