@@ -106,7 +106,7 @@ export function grammarViolations(text: string, family: Family): string[] {
     if (/^  password "[\x20-\x21\x23-\x5b\x5d-\x7e]{1,80}";$/.test(line)) continue;
     if (/^  (hold time|keepalive time|graceful restart time|multihop|allow local as) [1-9]\d{0,4};$/.test(line)) continue;
     if (/^ {2,4}import limit [1-9]\d{0,9} action disable;$/.test(line)) continue;
-    if (['  next hop keep;', '  next hop self;', '    next hop self;', '  export where bgp_path.len = 0;', '    export where bgp_path.len = 0;'].includes(line)) continue;
+    if (['  next hop keep;', '  next hop self;', '    next hop self;', '  export where bgp_path.len = 1;', '    export where bgp_path.len = 0;'].includes(line)) continue;
     if ((m = /^  rr cluster id (\S+);$/.exec(line)) && isQuad(m[1]!)) continue;
     if (/^  connect delay time [1-9]\d{0,3};$/.test(line)) continue;
     if (/^  error wait time [1-9]\d{0,3}, [1-9]\d{0,3};$/.test(line)) continue;

@@ -241,7 +241,7 @@ describe('rendering options per dialect', () => {
     // The limit is stated once, in the clients' template.
     expect(text).toContain('template bgp client_template from bgp_template {\n  import limit 500 action disable;\n}\n');
     expect(block(text, 'Peer_10_0_9_1')).toBe(
-      'protocol bgp Peer_10_0_9_1 from bgp_template {\n  local as 64512;\n  neighbor 10.0.9.1 port 1790 as 65000;\n  passive on;\n  ttl security on;\n  multihop 1;\n  allow local as 2;\n  next hop keep;\n  export where bgp_path.len = 0;\n}\n',
+      'protocol bgp Peer_10_0_9_1 from bgp_template {\n  local as 64512;\n  neighbor 10.0.9.1 port 1790 as 65000;\n  passive on;\n  ttl security on;\n  multihop 1;\n  allow local as 2;\n  next hop keep;\n  export where bgp_path.len = 1;\n}\n',
     );
     expect(block(text, 'Mesh_10_0_0_2')).toMatch(/^protocol bgp Mesh_10_0_0_2 from bgp_template \{/);
   });
