@@ -43,8 +43,8 @@ const clusterId = (m) => `1.0.0.${(m >> 1) + 1}`;
 const hostName = (i) => `fab-${String(i).padStart(6, '0')}`;
 const key = (i, leaf) => `${PREFIX}/host/${hostName(i)}/${leaf}`;
 const ip4 = (i) => `10.${((i + 1) >> 16) & 255}.${((i + 1) >> 8) & 255}.${(i + 1) & 255}`;
-/** Canonical (RFC 5952) so that the config holds the same text. */
-const ip6 = (i) => `fd01:0:0:1::${(i + 1).toString(16)}`;
+/** Canonical (RFC 5952: no zero run to compress, at most one 0 group) so that the config holds the same text. */
+const ip6 = (i) => `fd01:1:1:1:1:1:${(((i + 1) >> 16) + 1).toString(16)}:${((i + 1) & 0xffff).toString(16)}`;
 /** Unique addresses of change k in a series: 100.<series>.x.y and fd01:0:0:<series>::<k+1>. */
 const change4 = (series, k) => `100.${series}.${(k >> 8) & 255}.${k & 255}`;
 const change6 = (series, k) => `fd01:0:0:${series.toString(16)}::${(k + 1).toString(16)}`;
