@@ -40,6 +40,7 @@ const NODES = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 const READY_MS = 90_000;
 const nodeName = (i: number): string => `rr-${i}`;
 const ownPeerKey = (i: number): string => `/host/${nodeName(i)}/peer_v4/${UP}`;
+const isReset = (state: string): boolean => state === 'stop' || state === 'down';
 
 function upstreamConfig(): string {
   const peers = UPLINKED.map(
@@ -122,7 +123,17 @@ describe.each(DIALECTS.map((d, k) => [d, k] as const).filter(([d]) => only.lengt
     }
     const up = await lab.addHost('up', `${UP}/24`);
     upstream = await startBird({ family: 'v4', netns: up.netns, config: upstreamConfig(), readyTimeoutMs: READY_MS });
-    // The fabric converges before the upstream is added.
+    // The fabric converges before the upstream is added: every node with its rack's RRs, and the full mesh.
+    await waitFor(
+      async () => {
+        for (const [i, r] of rrs) {
+          const sessions = await bgpSessions(r.bird.socket);
+          if (![1, 2, 3, 4, 5, 6].filter((j) => j !== i).every((j) => isEstablished(sessions.get(`Mesh_${sym(rrIp(j))}`)))) return false;
+        }
+        return true;
+      },
+      { timeoutMs: READY_MS, intervalMs: 500, what: 'the full mesh Established' },
+    );
     await waitFor(
       async () => {
         for (const n of NODES) {
@@ -144,11 +155,11 @@ describe.each(DIALECTS.map((d, k) => [d, k] as const).filter(([d]) => only.lengt
     for (const d of dirs) removeDir(d);
   });
 
-  /** Every BGP state change logged since the marks, on the RRs and the nodes, except the upstream's own sessions. */
+  /** Every session reset (a state change to stop or down) logged since the marks, on the RRs and the nodes, except the upstream's own sessions. */
   const marks = () => ({ rr: new Map([...rrs].map(([i, r]) => [i, r.bird.logMark()])), node: new Map([...nodes].map(([n, b]) => [n, b.logMark()])) });
   const othersChanged = (m: ReturnType<typeof marks>): string[] => [
-    ...[...rrs].flatMap(([i, r]) => stateChanges(r.bird.logSince(m.rr.get(i)!)).filter((c) => !c.protocol.startsWith('Peer_')).map((c) => `rr${i} ${c.protocol} ${c.state}`)),
-    ...[...nodes].flatMap(([n, b]) => stateChanges(b.logSince(m.node.get(n)!)).map((c) => `n${n} ${c.protocol} ${c.state}`)),
+    ...[...rrs].flatMap(([i, r]) => stateChanges(r.bird.logSince(m.rr.get(i)!)).filter((c) => !c.protocol.startsWith('Peer_') && isReset(c.state)).map((c) => `rr${i} ${c.protocol} ${c.state}`)),
+    ...[...nodes].flatMap(([n, b]) => stateChanges(b.logSince(m.node.get(n)!)).filter((c) => isReset(c.state)).map((c) => `n${n} ${c.protocol} ${c.state}`)),
   ];
 
   it('adding the upstream: it learns every node\'s prefix with the node\'s next hop, every node learns its prefix; no other session resets', async () => {
