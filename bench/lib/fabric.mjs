@@ -128,10 +128,15 @@ async function fabricRun(ctx, { check, trials, unrelated, burst, series, label }
       throw new Error(`${label}: agent exited early (code ${tool.child.exitCode}): ${tool.stderr()}`);
     });
     const full = (b) => count(b, PROTO) >= expected;
+    const startTimeoutMs = opts.fabric?.startTimeoutMs ?? opts.startTimeoutMs;
     const [s4, s6] = await Promise.race([
-      Promise.all([w4.waitFor(full, opts.startTimeoutMs, `${label}: bird.cfg with ${expected} protocols`), w6.waitFor(full, opts.startTimeoutMs, `${label}: bird6.cfg with ${expected} protocols`)]),
+      Promise.all([w4.waitFor(full, startTimeoutMs, `${label}: bird.cfg with ${expected} protocols`), w6.waitFor(full, startTimeoutMs, `${label}: bird6.cfg with ${expected} protocols`)]),
       early,
-    ]);
+    ]).catch((err) => {
+      // what the agent got to, for the operator of the bench
+      const last = tool.lines.slice(-3).map((l) => JSON.stringify(l)).join('\n');
+      throw new Error(`${err.message}; agent RSS ${r1(memory(tool.pid).rssMiB)} MiB, last lines:\n${last}\n${tool.stderr()}`);
+    });
     out.start = { ms: r1(Math.max(s4, s6) - t0), v4Ms: r1(s4 - t0), v6Ms: r1(s6 - t0), bytes: statSync(join(configDir, 'bird.cfg')).size };
     log(`${label}: start -> both configs complete ${out.start.ms} ms (${ours.length} clients + ${FABRIC_RRS - 1} mesh per family)`);
     await sleep(opts.settleMs);

@@ -4,12 +4,12 @@
  * read the keyspace once.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { firstValueFrom, map, timeout } from 'rxjs';
 import type { Etcd3 } from 'etcd3';
 import { PREFIX, type EtcdConfig } from '../core/config.js';
 import { foldBatch, createState, type FoldResult } from '../core/state.js';
-import { createEtcdClient, describeEtcdError } from '../effects/etcd-client.js';
-import { etcdSource } from '../effects/etcd-source.js';
+
+// etcd3, rxjs and the etcd drivers are loaded by the functions that use them (import()),
+// so that `--help` and the commands that never read etcd do not pay for them (issue 16).
 
 /** Bad usage: exit 2. */
 export class UsageError extends Error {}
@@ -47,6 +47,7 @@ export function table(header: readonly string[], rows: ReadonlyArray<readonly st
 }
 
 export async function withEtcd<T>(cfg: EtcdConfig, fn: (client: Etcd3) => Promise<T>): Promise<T> {
+  const { createEtcdClient, describeEtcdError } = await import('../effects/etcd-client.js');
   const client = createEtcdClient(cfg);
   try {
     return await fn(client);
@@ -63,6 +64,11 @@ export async function withEtcd<T>(cfg: EtcdConfig, fn: (client: Etcd3) => Promis
  * batch: the state and the entries skipped as invalid.
  */
 export async function readSnapshot(client: Etcd3, endpoints: readonly string[], nodeName?: string): Promise<FoldResult> {
+  const [{ firstValueFrom, map, timeout }, { etcdSource }, { describeEtcdError }] = await Promise.all([
+    import('rxjs'),
+    import('../effects/etcd-source.js'),
+    import('../effects/etcd-client.js'),
+  ]);
   const state = createState(nodeName);
   let lastError = '';
   const source = etcdSource(client, { prefix: PREFIX });

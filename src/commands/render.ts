@@ -7,11 +7,7 @@ import { configFromEnv, type AgentConfig } from '../core/config.js';
 import { FAMILIES } from '../core/events.js';
 import { derivePlan, selfOf } from '../core/plan.js';
 import type { State } from '../core/state.js';
-import { detectBirds } from '../effects/bird-check.js';
-import { installSteps } from '../effects/apply-config.js';
-import { createEtcdClient } from '../effects/etcd-client.js';
-import { createLog, type Log } from '../effects/logger.js';
-import { loadRenderer } from '../effects/templates.js';
+import type { Log } from '../effects/logger.js';
 import { CommandFailed, parse, readSnapshot, type Command } from './common.js';
 
 const USAGE = `usage: routereflector render [--out DIR] [--no-check]
@@ -29,6 +25,7 @@ export const renderCommand: Command = {
   async run(args, env) {
     const { values } = parse(args, { out: { type: 'string' }, 'no-check': { type: 'boolean', default: false } });
     const cfg = configFromEnv(env);
+    const { createLog } = await import('../effects/logger.js');
     const log = createLog({ level: cfg.logLevel, format: cfg.logFormat });
     await renderOnce(cfg, { ...(values.out !== undefined ? { out: values.out } : {}), check: !values['no-check'] }, log);
     return 0;
@@ -37,6 +34,13 @@ export const renderCommand: Command = {
 
 /** Both config files from one etcd snapshot; throws CommandFailed (exit 1) when etcd cannot be read or BIRD rejects a file. */
 export async function renderOnce(cfg: AgentConfig, opts: { out?: string; check: boolean }, log: Log): Promise<void> {
+  // The drivers and their libraries (etcd3, execa, nunjucks) are loaded here, not for `--help` (issue 16).
+  const [{ detectBirds }, { installSteps }, { createEtcdClient }, { loadRenderer }] = await Promise.all([
+    import('../effects/bird-check.js'),
+    import('../effects/apply-config.js'),
+    import('../effects/etcd-client.js'),
+    import('../effects/templates.js'),
+  ]);
   const client = createEtcdClient(cfg.etcd);
   let state: State;
   try {

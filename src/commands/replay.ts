@@ -9,8 +9,6 @@ import { FAMILIES } from '../core/events.js';
 import { scanJournal, type JournalRecord } from '../core/journal.js';
 import { DIALECTS, type Dialect } from '../core/dialect.js';
 import { CONFIG_FILE, holdsPassword } from '../core/render.js';
-import { loadRenderer } from '../effects/templates.js';
-import { replayJournal } from '../streams/replay.js';
 import { CommandFailed, parse, table, UsageError, type Command } from './common.js';
 
 const USAGE = `usage: routereflector replay JOURNAL [--out DIR] [--json] [--dialect bird1|bird2|bird3]
@@ -63,6 +61,8 @@ export const replayCommand: Command = {
     if (positionals.length !== 1) throw new UsageError(`replay: one journal file expected\n${USAGE}`);
     const file = positionals[0] ?? '';
     const { records, files, problems: read } = readJournal(file);
+    // nunjucks and rxjs are loaded for a replay, not for `--help` (issue 16).
+    const [{ loadRenderer }, { replayJournal }] = await Promise.all([import('../effects/templates.js'), import('../streams/replay.js')]);
     // Without --dialect: each template set in turn (BIRD 3 renders as BIRD 2), keeping the one that
     // reproduces the most journaled generations (ties: the first, BIRD 1.6).
     const tried = (given !== undefined ? [given] : (['bird1', 'bird2'] as const)).map((d) => {

@@ -1,11 +1,13 @@
 /** `routereflector run`: the agent. */
 import { configFromEnv } from '../core/config.js';
 import { FAMILIES } from '../core/events.js';
-import { detectBirds } from '../effects/bird-check.js';
-import { createLog } from '../effects/logger.js';
-import { loadRenderer } from '../effects/templates.js';
-import { startAgent } from '../agent-main.js';
 import { parse, type Command } from './common.js';
+
+/** The agent's drivers and their libraries, loaded only when it runs (not for `--help`: issue 16). */
+const drivers = () =>
+  Promise.all([import('../effects/bird-check.js'), import('../effects/logger.js'), import('../effects/templates.js'), import('../agent-main.js')]).then(
+    ([{ detectBirds }, { createLog }, { loadRenderer }, { startAgent }]) => ({ detectBirds, createLog, loadRenderer, startAgent }),
+  );
 
 const USAGE = `usage: routereflector [run]
 
@@ -25,6 +27,7 @@ export const runCommand: Command = {
   async run(args, env) {
     parse(args, {});
     const cfg = configFromEnv(env);
+    const { detectBirds, createLog, loadRenderer, startAgent } = await drivers();
     const log = createLog({ level: cfg.logLevel, format: cfg.logFormat });
     for (const name of ['BIRDC_BIN', 'BIRDC6_BIN']) {
       const value = env[name];
