@@ -11,7 +11,8 @@
  * whose intact lines replay to a state the agent really had; a torn last
  * line is cut off at the next start (loadJournal).
  *
- * Rotation is size-bounded: once the file is larger than `maxBytes`, at the
+ * Rotation is size-bounded: once the file is larger than `maxBytes` (or twice
+ * its checkpoint, when one checkpoint alone is near `maxBytes`), at the
  * next point where the state equals the state last rendered, the file
  * becomes FILE.1 (FILE.1 becomes FILE.2, ... up to `keep`) and the new file
  * starts with a checkpoint, so each file replays on its own. The files are
@@ -110,6 +111,9 @@ export function openJournal(o: JournalOptions): Journal {
   /** Lines queued for the next write, in order (a big checkpoint is encoded when it is written). */
   let queue: Array<string | (() => string)> = [];
   let queued = 0;
+  /** Bytes of the newest checkpoint: a file rotates past max(maxBytes, twice this), so a checkpoint
+   * bigger than maxBytes (a fabric of 100k hosts) is not rewritten on every record after it. */
+  let checkpointBytes = 0;
   let timer: ReturnType<typeof setImmediate> | undefined;
 
   const fail = (err: unknown): void => {
@@ -153,7 +157,11 @@ export function openJournal(o: JournalOptions): Journal {
   const appendLater = (body: Body): void => {
     if (broken || fd === undefined) return;
     const t = new Date().toISOString();
-    queue.push(() => encodeJournalLine({ t, run, ...body }) + '\n');
+    queue.push(() => {
+      const line = encodeJournalLine({ t, run, ...body }) + '\n';
+      if (body.type === 'checkpoint') checkpointBytes = Buffer.byteLength(line, 'utf8');
+      return line;
+    });
     timer ??= setImmediate(flush);
   };
 
@@ -176,13 +184,14 @@ export function openJournal(o: JournalOptions): Journal {
     openFile();
     append(checkpoint());
     flush();
+    checkpointBytes = size;
     o.log.info('journal rotated', { file: o.file, keep: o.keep, checkpointRevision: state?.revision ?? 0 });
   };
 
   /** Records written outside a settle (health, outcomes, batches before their fold) may rotate first. */
   const write = (body: Body, mayRotate: boolean): void => {
     try {
-      if (mayRotate && !dirty && state !== undefined && size + queued > o.maxBytes) rotate();
+      if (mayRotate && !dirty && state !== undefined && size + queued > Math.max(o.maxBytes, 2 * checkpointBytes)) rotate();
       append(body);
     } catch (err) {
       fail(err);

@@ -89,6 +89,24 @@ describe('journal and replay', () => {
     expect(firsts.slice(1).every((t) => t === 'checkpoint')).toBe(true);
   });
 
+  it('a checkpoint bigger than maxBytes is not rewritten on every record: a file rotates past twice its checkpoint', () => {
+    const dir = tempDir('rr-journal');
+    dirs.push(dir);
+    const file = join(dir, 'journal.jsonl');
+    const emitted = simulate(file, 256, 100); // every checkpoint of this run is larger than 256 bytes
+    const rotated = readdirSync(dir).filter((f) => f.startsWith('journal.jsonl.')).sort((a, b) => Number(b.split('.').pop()) - Number(a.split('.').pop()));
+    expect(rotated.length).toBeGreaterThan(1); // it rotated
+    for (const f of rotated.slice(1)) {
+      const text = readFileSync(join(dir, f), 'utf8');
+      const first = text.split('\n')[0]!;
+      expect(parseJournalLine(first).type).toBe('checkpoint');
+      expect(Buffer.byteLength(text, 'utf8'), f).toBeGreaterThan(2 * Buffer.byteLength(first, 'utf8'));
+    }
+    const result = replayJournal(read([...rotated.map((f) => join(dir, f)), file]), render);
+    expect(result.problems).toEqual([]);
+    expect(result.configs.length).toBe(emitted.size);
+  });
+
   it('replays from a checkpoint when the oldest files were rotated away', () => {
     const dir = tempDir('rr-journal');
     dirs.push(dir);
