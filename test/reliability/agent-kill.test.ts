@@ -23,9 +23,9 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { Etcd3 } from 'etcd3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PREFIX } from '../../src/core/config.js';
+import { configFromEnv, PREFIX } from '../../src/core/config.js';
 import { FAMILIES, type Family } from '../../src/core/events.js';
-import { derivePlan } from '../../src/core/plan.js';
+import { derivePlan, selfOf } from '../../src/core/plan.js';
 import { sha256Of } from '../../src/core/config-bytes.js';
 import { freePort } from '../support/etcd.js';
 import { createRenderer } from '../support/render.js';
@@ -102,13 +102,15 @@ describe('fault 4: agent killed mid-write', () => {
 
     const deadEtcd = `http://127.0.0.1:${await freePort()}`;
     const render = createRenderer();
+    /** This RR as the agent under test plans it (its env: IP and IP6; every other default, CLIENT_IMPORT_LIMIT among them). */
+    const agentSelf = selfOf(configFromEnv({ IP: RR, IP6: RR6 }));
     const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
     /** What etcd's own data at `revision` renders, per family (sha256). */
     const etcdRendersAt = async (revision: number): Promise<Record<Family, string>> => {
       const all = await client!.getAll().prefix(`${PREFIX}/`).revision(String(revision)).strings();
       const state = stateOf(Object.entries(all).map(([key, value]) => ({ key, value })));
       const out = {} as Record<Family, string>;
-      for (const f of FAMILIES) out[f] = sha256Of(render(derivePlan(state, f, { ip: RR, ip6: RR6 })));
+      for (const f of FAMILIES) out[f] = sha256Of(render(derivePlan(state, f, agentSelf)));
       return out;
     };
     let restoredLives = 0;
