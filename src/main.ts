@@ -55,8 +55,10 @@ async function main(argv: string[]): Promise<void> {
     process.exit(0);
   }
   const code = await command.run(rest, process.env);
-  // One-shot commands exit at once: do not wait for the gRPC channel's lingering timers.
-  if (code !== 'running') process.exit(code);
+  // One-shot commands exit at once: do not wait for the gRPC channel's lingering timers. But
+  // only once stdout has drained: to a pipe the write is asynchronous, and a big `--json`
+  // answer (replay of a long journal) was cut off by an exit right after it.
+  if (code !== 'running') process.stdout.write('', () => process.exit(code));
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
