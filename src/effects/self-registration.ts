@@ -11,14 +11,17 @@
  * error level and given up: the agent runs on, unregistered.
  */
 import type { Etcd3 } from 'etcd3';
-import { defer, from, concat, concatMap, retry, timer, type Observable, EMPTY, catchError } from 'rxjs';
+import { asyncScheduler, catchError, concat, concatMap, defer, EMPTY, from, throwError, type Observable, type SchedulerLike } from 'rxjs';
+import type { Backoff } from '../core/backoff.js';
 import { decideRegistration, keysFor, rrPrefix, type Registration } from '../core/registration.js';
 import { describeEtcdError } from './etcd-client.js';
 import type { EtcdSource } from './etcd-source.js';
+import { retryBackoff } from '../streams/retry-backoff.js';
 import type { Log } from './logger.js';
 
 export interface SelfRegistrationOptions {
-  readonly retry?: { readonly initialMs: number; readonly maxMs: number };
+  readonly retry?: Backoff;
+  readonly scheduler?: SchedulerLike;
 }
 
 async function registerOne(client: Etcd3, reg: Registration, log: Log): Promise<void> {
@@ -44,26 +47,21 @@ const refused = (err: unknown): boolean => err instanceof Error && /PermissionDe
 
 /** Decide and write each registration in turn; completes when all are done or given up. */
 export function selfRegistration(client: Etcd3, regs: readonly Registration[], log: Log, opts: SelfRegistrationOptions = {}): Observable<never> {
-  const initialMs = opts.retry?.initialMs ?? 500;
-  const maxMs = opts.retry?.maxMs ?? 5_000;
+  const backoff: Backoff = opts.retry ?? { initialMs: 500, maxMs: 5_000 };
   return from(regs).pipe(
-    concatMap((reg) =>
-      defer(() => registerOne(client, reg, log)).pipe(
-        retry({
-          delay: (err: unknown, attempt) => {
-            if (refused(err)) throw err;
-            const ms = Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 20));
-            log.warn('self-registration: etcd failed, retrying', { family: reg.family, ip: reg.address, error: describeEtcdError(err), retryInMs: ms });
-            return timer(ms);
-          },
-        }),
+    concatMap((reg) => {
+      const base = { family: reg.family, ip: reg.address };
+      return defer(() => registerOne(client, reg, log)).pipe(
+        // A refusal (permission) is final: logged and given up; any other etcd failure is retried.
         catchError((err: unknown) => {
-          log.error('self-registration: etcd refused, not registered', { family: reg.family, ip: reg.address, key: reg.key, error: describeEtcdError(err) });
+          if (!refused(err)) return throwError(() => err);
+          log.error('self-registration: etcd refused, not registered', { ...base, key: reg.key, error: describeEtcdError(err) });
           return EMPTY;
         }),
+        retryBackoff(backoff, (err, ms) => log.warn('self-registration: etcd failed, retrying', { ...base, error: describeEtcdError(err), retryInMs: ms }), opts.scheduler ?? asyncScheduler),
         concatMap(() => EMPTY),
-      ),
-    ),
+      );
+    }),
   );
 }
 
