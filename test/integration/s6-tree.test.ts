@@ -148,6 +148,12 @@ describe('s6 tree', () => {
 
     // Same run-script process that waited, now exec'ed into BIRD: no restart, no crash loop.
     expect((await t.stat('bird')).pid).toBe(waitingPid);
+    // s6 reports both BIRDs up before their first lines have passed the loggers (under load, by
+    // seconds): wait for them to reach the tree's stdout, then assert on what is there.
+    await waitFor(
+      () => ['bird', 'bird6'].every((svc) => t.lines().some((l) => l.startsWith(`${svc}: `) && /<INFO> Started/.test(l))),
+      { what: "both BIRDs' start lines on the tree's stdout", timeoutMs: 30_000 },
+    );
     const lines = t.lines();
     for (const svc of ['bird', 'bird6']) {
       expect(lines.filter((l) => l.startsWith(`${svc}: starting with`))).toHaveLength(1);
