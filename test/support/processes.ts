@@ -3,7 +3,7 @@
  * a test can end exactly its own processes (never by name).
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,7 +101,21 @@ export async function killTracked(pid: number, graceMs = 2000): Promise<void> {
   } catch {
     return;
   }
-  if (!(await waitExit(pid, p, 5000))) throw new Error(`process ${pid} survived SIGKILL`);
+  // The kernel finishes a SIGKILLed process on its own time: 32 daemons killed at once on two
+  // loaded cores have taken over 5 s (a fresh CI machine). A process still there after 30 s is a leak.
+  if (!(await waitExit(pid, p, 30_000))) throw new Error(`process ${pid} survived SIGKILL (${procState(pid)})`);
+}
+
+/** What /proc says of a process (state and command line), for an error message. */
+function procState(pid: number): string {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const state = /^State:\s*(.*)$/m.exec(status)?.[1] ?? '?';
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+    return `state ${state}, command ${cmd || '?'}`;
+  } catch {
+    return 'gone from /proc';
+  }
 }
 
 export async function killAllTracked(graceMs = 2000): Promise<void> {
