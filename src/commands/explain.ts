@@ -2,6 +2,7 @@
  * `routereflector explain ADDR`: why a neighbour is or is not in this route
  * reflector's plan, from one etcd snapshot folded like the agent folds it.
  */
+import { withPasswordFiles } from '../effects/password-files.js';
 import { configFromEnv, PREFIX } from '../core/config.js';
 import { explainAddress, parseAnyAddress } from '../core/explain.js';
 import { selfOf } from '../core/plan.js';
@@ -26,7 +27,7 @@ export const explainCommand: Command = {
     const raw = positionals[0] ?? '';
     const a = parseAnyAddress(raw);
     if (!a) throw new UsageError(`${JSON.stringify(raw)} is not a usable IPv4 or IPv6 address`);
-    const cfg = configFromEnv(env);
+    const cfg = withPasswordFiles(configFromEnv(env));
     const { state } = await withEtcd(cfg.etcd, (client) => readSnapshot(client, cfg.etcd.endpoints, cfg.nodeName));
     const self = selfOf(cfg);
     const e = explainAddress(state, PREFIX, self, a.family, a.address);

@@ -3,6 +3,7 @@
  * by BIRD unless --no-check, then exit. Exits non-zero with a clear message on
  * failure.
  */
+import { withPasswordFiles } from '../effects/password-files.js';
 import { configFromEnv, type AgentConfig } from '../core/config.js';
 import { FAMILIES } from '../core/events.js';
 import { derivePlan, selfOf } from '../core/plan.js';
@@ -24,7 +25,7 @@ export const renderCommand: Command = {
   usage: USAGE,
   async run(args, env) {
     const { values } = parse(args, { out: { type: 'string' }, 'no-check': { type: 'boolean', default: false } });
-    const cfg = configFromEnv(env);
+    const cfg = withPasswordFiles(configFromEnv(env));
     const { createLog } = await import('../effects/logger.js');
     const log = createLog({ level: cfg.logLevel, format: cfg.logFormat });
     await renderOnce(cfg, { ...(values.out !== undefined ? { out: values.out } : {}), check: !values['no-check'] }, log);

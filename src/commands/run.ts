@@ -1,6 +1,8 @@
 /** `routereflector run`: the agent. */
+import { withPasswordFiles } from '../effects/password-files.js';
 import { configFromEnv } from '../core/config.js';
 import { FAMILIES } from '../core/events.js';
+import { passwordFilesSummary } from '../core/password-files.js';
 import { parse, type Command } from './common.js';
 
 /** The agent's drivers and their libraries, loaded only when it runs (not for `--help`: issue 16). */
@@ -18,7 +20,8 @@ SIGTERM/SIGINT.
 environment: IP (required), IP6, HOST_IPS, RR_CLUSTER_ID, ETCD_ENDPOINTS | ETCD_AUTHORITY + ETCD_SCHEME,
 ETCD_CA_CERT_FILE, ETCD_CERT_FILE, ETCD_KEY_FILE, CONFIG_DIR, BIRD_SOCKET,
 BIRD6_SOCKET, BIRD_BIN, BIRD6_BIN, LOG_LEVEL, LOG_FORMAT, DEBOUNCE_MS, MAX_WAIT_MS, HTTP_LISTEN,
-JOURNAL_FILE, JOURNAL_MAX_BYTES, JOURNAL_FILES, SESSION_POLL_MS (see README)`;
+JOURNAL_FILE, JOURNAL_MAX_BYTES, JOURNAL_FILES, SESSION_POLL_MS, NODENAME, CLIENT_IMPORT_LIMIT,
+BGP_PASSWORD_DIR (see README)`;
 
 export const runCommand: Command = {
   name: 'run',
@@ -26,7 +29,7 @@ export const runCommand: Command = {
   usage: USAGE,
   async run(args, env) {
     parse(args, {});
-    const cfg = configFromEnv(env);
+    const cfg = withPasswordFiles(configFromEnv(env));
     const { detectBirds, createLog, loadRenderer, startAgent } = await drivers();
     const log = createLog({ level: cfg.logLevel, format: cfg.logFormat });
     for (const name of ['BIRDC_BIN', 'BIRDC6_BIN']) {
@@ -36,6 +39,7 @@ export const runCommand: Command = {
     // Start-up steps: which BIRD each family runs (its --version: exit 2 if unsupported), and its templates.
     const birds = await detectBirds(cfg);
     for (const family of FAMILIES) log.info('BIRD', { family, ...birds[family] });
+    if (cfg.passwords !== undefined) log.info('password files read', passwordFilesSummary(cfg.passwords));
     const render = loadRenderer({ v4: birds.v4.dialect, v6: birds.v6.dialect });
     const agent = startAgent(cfg, log, birds, render);
     let stopping = false;

@@ -18,6 +18,8 @@
  *   fabric's own) with their own next hops; iBGP non-client when equal.
  * - Peer value options (password, timers, graceful restart time, GTSM) on
  *   every session the value makes; CLIENT_IMPORT_LIMIT on client sessions.
+ * - Passwords: the peer value's, else BGP_PASSWORD_DIR's file of the
+ *   neighbour's address, else (clients and mesh only) its `default` file.
  * - Conflicts (two nodes on one address, a node with our own address or a
  *   mesh member's, an own peer that is a mesh member or a node) are resolved
  *   the same way whatever the order (mesh over own peer over client), and noted.
@@ -25,6 +27,7 @@
 import { addressSymbol, compareAddresses } from './addresses.js';
 import type { Family } from './events.js';
 import type { PeerOptions } from './keyspace.js';
+import type { PasswordFiles } from './password-files.js';
 import { sameSecret, type Secret } from './secret.js';
 import type { State } from './state.js';
 
@@ -122,6 +125,8 @@ export interface Self {
   readonly nodeName?: string;
   /** CLIENT_IMPORT_LIMIT: routes a client session may announce (0 or unset: no limit). */
   readonly importLimit?: number;
+  /** BGP_PASSWORD_DIR's passwords (core/password-files.ts), read once at start. */
+  readonly passwords?: PasswordFiles;
 }
 
 interface Candidate {
@@ -149,6 +154,7 @@ export interface Frame {
   readonly peers: ReadonlyMap<string, Session>;
   readonly peerNotes: readonly string[];
   readonly importLimit?: number;
+  readonly passwords?: PasswordFiles;
 }
 
 
@@ -203,12 +209,22 @@ function commonOptions(o: PeerOptions | undefined): Partial<Session> {
 }
 
 /**
+ * A session's password from BGP_PASSWORD_DIR when its peer value gave none:
+ * the file of its address, else (`orDefault`: clients and mesh) `default`.
+ */
+function withFilePassword(s: Session, files: PasswordFiles | undefined, orDefault: boolean): Session {
+  if (files === undefined || s.password !== undefined) return s;
+  const password = files.byAddress.get(s.neighbor) ?? (orDefault ? files.fallback : undefined);
+  return password !== undefined ? { ...s, password, extra: true } : s;
+}
+
+/**
  * This RR's own peers in one family: every `/host/<NODENAME>/peer_vN/<ip>`.
  * Our AS: `local_as_num`, else `/host/<NODENAME>/as_num`, else the mesh AS.
  * A mesh member is never also an own peer (the mesh session wins); two keys
  * naming one address give one session (the first key).
  */
-function ownPeers(state: State, family: Family, me: string, meshAs: number, mesh: ReadonlyMap<string, Session>, nodeName: string | undefined) {
+function ownPeers(state: State, family: Family, me: string, meshAs: number, mesh: ReadonlyMap<string, Session>, nodeName: string | undefined, files: PasswordFiles | undefined) {
   const peers = new Map<string, Session>();
   const notes: string[] = [];
   if (nodeName === undefined) return { peers, notes };
@@ -229,7 +245,7 @@ function ownPeers(state: State, family: Family, me: string, meshAs: number, mesh
     }
     const o = p.opts;
     const localAs = o?.localAs ?? ownAs;
-    peers.set(p.ip, {
+    peers.set(p.ip, withFilePassword({
       name: `Peer_${addressSymbol(p.ip)}`,
       kind: 'peer',
       neighbor: p.ip,
@@ -243,7 +259,7 @@ function ownPeers(state: State, family: Family, me: string, meshAs: number, mesh
       ...(localAs !== p.as ? { ebgp: true } : {}),
       nextHop: o?.nextHopSelf === true ? 'self' : 'keep',
       extra: true,
-    });
+    }, files, false));
   }
   return { peers, notes };
 }
@@ -257,7 +273,7 @@ export function frameOf(state: State, family: Family, me: string, self: Self): F
   if (own) {
     for (const r of members) {
       if (r.ip === me || mesh.has(r.ip)) continue; // ourselves; two keys naming one address
-      mesh.set(r.ip, {
+      mesh.set(r.ip, withFilePassword({
         name: `Mesh_${addressSymbol(r.ip)}`,
         kind: 'mesh',
         neighbor: r.ip,
@@ -266,11 +282,11 @@ export function frameOf(state: State, family: Family, me: string, self: Self): F
         passive: compareAddresses(r.ip, me) < 0,
         rrClient: false,
         ...MESH_TIMERS,
-      });
+      }, self.passwords, true));
     }
   }
   const global = sortedByKey(state.globalPeers[family]).find((p) => p.ip === me);
-  const { peers, notes } = ownPeers(state, family, me, meshAs, mesh, self.nodeName);
+  const { peers, notes } = ownPeers(state, family, me, meshAs, mesh, self.nodeName, self.passwords);
   return {
     me,
     member: own !== undefined,
@@ -280,6 +296,7 @@ export function frameOf(state: State, family: Family, me: string, self: Self): F
     peerNotes: notes,
     ...(self.nodeName !== undefined ? { nodeName: self.nodeName } : {}),
     ...(self.importLimit !== undefined ? { importLimit: self.importLimit } : {}),
+    ...(self.passwords !== undefined ? { passwords: self.passwords } : {}),
     ...(own?.clusterId !== undefined ? { clusterId: own.clusterId } : {}),
     ...(global !== undefined ? { globalAs: global.as } : {}),
     ...(global?.opts !== undefined ? { globalOpts: global.opts } : {}),
@@ -327,7 +344,7 @@ export function clientAt(state: State, family: Family, frame: Frame, addr: strin
   }
   return {
     notes,
-    session: {
+    session: withFilePassword({
       name: `Node_${addressSymbol(addr)}`,
       kind: 'client',
       neighbor: addr,
@@ -338,7 +355,7 @@ export function clientAt(state: State, family: Family, frame: Frame, addr: strin
       ...(frame.clusterId !== undefined ? { clusterId: frame.clusterId } : {}),
       ...commonOptions(c.opts),
       ...(frame.importLimit !== undefined ? { importLimit: frame.importLimit } : {}),
-    },
+    }, frame.passwords, true),
   };
 }
 

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { parseClusterId, parseIPv4, parseIPv6 } from './addresses.js';
 import { sayableFile } from './bird-replies.js';
+import type { PasswordFiles } from './password-files.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -64,6 +65,10 @@ export interface AgentConfig {
   readonly nodeName?: string;
   /** CLIENT_IMPORT_LIMIT: routes one client session may announce before BIRD blocks the rest (0: no limit). */
   readonly importLimit: number;
+  /** BGP_PASSWORD_DIR: a mounted secret directory of BGP passwords (core/password-files.ts). */
+  readonly passwordDir?: string;
+  /** Its passwords, read by the start-up step (effects/password-files.ts withPasswordFiles), never from the environment. */
+  readonly passwords?: PasswordFiles;
 }
 
 /** A client announcing more routes than this is blocked: far above any Calico node's blocks and service addresses. */
@@ -274,6 +279,8 @@ export function configFromEnv(env: Env): AgentConfig {
   const cluster = clusterRaw === undefined ? undefined : parseClusterId(clusterRaw);
   if (clusterRaw !== undefined && cluster !== undefined && !cluster.ok) throw bad('RR_CLUSTER_ID', clusterRaw, cluster.reason);
   const nodeName = nodeNameFromEnv(env);
+  const passwordDir = present(env, 'BGP_PASSWORD_DIR');
+  if (passwordDir !== undefined && !passwordDir.startsWith('/')) throw bad('BGP_PASSWORD_DIR', passwordDir, 'expected an absolute directory path');
   return {
     ip: ip.value,
     ip6,
@@ -297,5 +304,6 @@ export function configFromEnv(env: Env): AgentConfig {
     ...(cluster?.ok ? { rrClusterId: cluster.value } : {}),
     ...(nodeName !== undefined ? { nodeName } : {}),
     importLimit: integer(env, 'CLIENT_IMPORT_LIMIT', DEFAULT_IMPORT_LIMIT, 0, 4_294_967_295),
+    ...(passwordDir !== undefined ? { passwordDir } : {}),
   };
 }

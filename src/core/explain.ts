@@ -110,6 +110,15 @@ export function explainAddress(state: State, prefix: string, self: Self, family:
   for (const k of keys) if (!k.valid) details.push(`validation failed: ${k.key}: ${k.reason ?? ''} (skipped)`);
   for (const n of plan.notes) if (n.includes(address)) details.push(`conflict: ${n}`);
 
+  if (session?.password !== undefined) {
+    const files = self.passwords;
+    const from =
+      files?.byAddress.get(address) === session.password ? `the file for ${address} in BGP_PASSWORD_DIR ${files.dir}`
+      : files?.fallback === session.password ? `BGP_PASSWORD_DIR's default file (${files.dir}/default)`
+      : 'the peer value (its "password")';
+    details.push(`password: from ${from}`);
+  }
+
   let rule: string;
   if (me === undefined) {
     rule = `IP6 is not set: this route reflector has no ${FAMILY_WORD[family]} sessions`;

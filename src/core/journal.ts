@@ -19,6 +19,8 @@
  */
 import { crc32 } from 'node:zlib';
 import type { EtcdBatch, EtcdEvent, EtcdStatus, Family, FamilyConfig, HealthEvent, KeyValue, OutcomeEvent } from './events.js';
+import { passwordFilesOfRecord, passwordFilesRecord, type PasswordFiles, type PasswordFilesRecord } from './password-files.js';
+import { selfOf, type Self } from './plan.js';
 import type { FoldResult } from './state.js';
 
 /** 1: plain JSON lines; 2: a CRC per line, cluster ids, restored runs. */
@@ -38,6 +40,29 @@ export interface RunIdentity {
   /** NODENAME and CLIENT_IMPORT_LIMIT when set (core/plan.ts Self): replay plans with them. */
   readonly nodeName?: string;
   readonly importLimit?: number;
+  /** BGP_PASSWORD_DIR's passwords, in clear like the etcd values' (the journal is mode 0600). */
+  readonly passwords?: PasswordFilesRecord;
+}
+
+/** The identity a run journals: what replay needs to plan as the agent did. */
+export const identityOf = (self: Self, prefix: string): RunIdentity => ({
+  ip: self.ip,
+  ...(self.ip6 !== undefined ? { ip6: self.ip6 } : {}),
+  prefix,
+  ...(self.nodeName !== undefined ? { nodeName: self.nodeName } : {}),
+  ...(self.importLimit !== undefined ? { importLimit: self.importLimit } : {}),
+  ...(self.passwords !== undefined ? { passwords: passwordFilesRecord(self.passwords) } : {}),
+});
+
+/** The agent's self of a journaled run (replay); a record whose passwords do not validate is an error. */
+export function selfOfIdentity(r: RunIdentity): Self {
+  let passwords: PasswordFiles | undefined;
+  if (r.passwords !== undefined) {
+    const p = passwordFilesOfRecord(r.passwords);
+    if (!p.ok) throw new Error(`the journal's password files do not validate: ${p.errors.join('; ')}`);
+    passwords = p.value;
+  }
+  return selfOf({ ...r, passwords });
 }
 
 /** Where a run's state came from when it did not start empty. */

@@ -11,6 +11,7 @@
  * walks). The memo is the caller's mutable record of the last plan (one per
  * state and family: familyConfig owns it); the plans returned are immutable.
  */
+import type { PasswordFiles } from './password-files.js';
 import { byName, byText, candidates, clientAt, DEFAULT_AS, frameOf, nodeNote, sameSession, type FamilyPlan, type Frame, type Self, type Session } from './bgp-rules.js';
 import type { Family } from './events.js';
 import { takeDirty, type State } from './state.js';
@@ -29,6 +30,7 @@ const sameFrame = (a: Frame, b: Frame): boolean =>
   a.globalOpts === b.globalOpts &&
   a.nodeName === b.nodeName &&
   a.importLimit === b.importLimit &&
+  a.passwords === b.passwords &&
   sameSessions(a.mesh, b.mesh) &&
   sameSessions(a.peers, b.peers) &&
   a.peerNotes.join('\n') === b.peerNotes.join('\n');
@@ -40,7 +42,13 @@ const sameSessions = (a: ReadonlyMap<string, Session>, b: ReadonlyMap<string, Se
     return o !== undefined && sameSession(o, s);
   });
 
-type SelfSource = { readonly ip: string; readonly ip6?: string | undefined; readonly nodeName?: string | undefined; readonly importLimit?: number | undefined };
+type SelfSource = {
+  readonly ip: string;
+  readonly ip6?: string | undefined;
+  readonly nodeName?: string | undefined;
+  readonly importLimit?: number | undefined;
+  readonly passwords?: PasswordFiles | undefined;
+};
 
 /** This RR's identity, from the config or a journal record (absent fields stay absent). */
 export const selfOf = (c: SelfSource): Self => ({
@@ -48,6 +56,7 @@ export const selfOf = (c: SelfSource): Self => ({
   ...(c.ip6 !== undefined ? { ip6: c.ip6 } : {}),
   ...(c.nodeName !== undefined ? { nodeName: c.nodeName } : {}),
   ...(c.importLimit !== undefined && c.importLimit > 0 ? { importLimit: c.importLimit } : {}),
+  ...(c.passwords !== undefined ? { passwords: c.passwords } : {}),
 });
 
 /**

@@ -24,8 +24,9 @@ import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import { sha256Of } from '../core/config-bytes.js';
 import { FAMILIES, type EtcdBatch, type EtcdStatus, type Family, type FamilyConfig, type HealthEvent, type KeyValue, type OutcomeEvent } from '../core/events.js';
-import { encodeJournalLine, JOURNAL_VERSION, scanJournal, parseJournalLine, type JournalEntry, type JournalRecord, type RunIdentity } from '../core/journal.js';
+import { encodeJournalLine, identityOf, JOURNAL_VERSION, scanJournal, parseJournalLine, type JournalEntry, type JournalRecord, type RunIdentity } from '../core/journal.js';
 import { selfOf, type Self } from '../core/plan.js';
+import type { PasswordFiles } from '../core/password-files.js';
 import type { Render } from '../core/render.js';
 import { restoreFromJournal, type Restored } from '../core/restore.js';
 import type { FoldResult, State } from '../core/state.js';
@@ -57,7 +58,8 @@ export const noJournal: Journal = {
   close: () => undefined,
 };
 
-export interface JournalOptions extends RunIdentity {
+export interface JournalOptions extends Omit<RunIdentity, 'passwords'> {
+  readonly passwords?: PasswordFiles;
   readonly file: string;
   readonly maxBytes: number;
   /** Rotated files kept. */
@@ -98,7 +100,7 @@ function shiftFiles(file: string, keep: number): void {
 
 export function openJournal(o: JournalOptions): Journal {
   const run = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${process.pid}-${randomBytes(2).toString('hex')}`;
-  const identity: RunIdentity = { ...selfOf(o), prefix: o.prefix };
+  const identity: RunIdentity = identityOf(selfOf(o), o.prefix);
   let fd: number | undefined;
   let size = 0;
   let broken = false;

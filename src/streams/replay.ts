@@ -6,8 +6,8 @@
  */
 import { Subject } from 'rxjs';
 import { FAMILIES, type Family } from '../core/events.js';
-import type { JournalRecord } from '../core/journal.js';
-import { selfOf, type Self } from '../core/plan.js';
+import { selfOfIdentity, type JournalRecord } from '../core/journal.js';
+import type { Self } from '../core/plan.js';
 import type { Render } from '../core/render.js';
 import { foldBatch, createState, type FoldResult, type State } from '../core/state.js';
 import { familyConfig } from './family-config.js';
@@ -82,7 +82,7 @@ export function replayJournal(records: Iterable<JournalRecord>, render: Render):
     switch (r.type) {
       case 'start':
         cur?.end();
-        cur = new RunReplay(r.run, r.prefix, selfOf(r), render, {}, out);
+        cur = new RunReplay(r.run, r.prefix, selfOfIdentity(r), render, {}, out);
         runs.push(r.run);
         break;
       case 'checkpoint': {
@@ -97,7 +97,7 @@ export function replayJournal(records: Iterable<JournalRecord>, render: Render):
             expected.set(id(r.run, f, c.generation), c.sha256);
           }
         }
-        cur = new RunReplay(r.run, r.prefix, selfOf(r), render, base, out);
+        cur = new RunReplay(r.run, r.prefix, selfOfIdentity(r), render, base, out);
         cur.fold(r.revision, [{ type: 'resync', revision: r.revision, kvs: r.kvs }]);
         cur.batches = r.batches;
         cur.settle();

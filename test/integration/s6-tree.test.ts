@@ -156,7 +156,7 @@ describe('s6 tree', () => {
     );
     const lines = t.lines();
     for (const svc of ['bird', 'bird6']) {
-      expect(lines.filter((l) => l.startsWith(`${svc}: starting with`))).toHaveLength(1);
+      expect(lines.filter((l) => l.startsWith(`${svc}: starting with`)), `the tree's stdout:\n${lines.join('\n')}`).toHaveLength(1);
       expect(lines.filter((l) => l.includes('missing although'))).toHaveLength(0);
       expect(lines.filter((l) => /Unable to open configuration file/.test(l))).toHaveLength(0);
     }

@@ -14,6 +14,7 @@
  *    the writable volumes of the Dockerfile, the image tag of package.json.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { parsePasswordFiles } from '../../src/core/password-files.js';
 import { dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DaemonSet, type IDaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
@@ -166,8 +167,9 @@ function resolvedEnv(ds: IDaemonSet, node: { hostIP: string; hostIPs: string }, 
 
 describe('deploy/kubernetes: the Kubernetes API schema', () => {
   it('has the manifests the README names, each document of a kind the API validates', () => {
-    expect(manifestFiles).toEqual(['cluster-1.0.0.1.yaml', 'etcd-secret.example.yaml', 'namespace.yaml']);
+    expect(manifestFiles).toEqual(['bgp-passwords-secret.example.yaml', 'cluster-1.0.0.1.yaml', 'etcd-secret.example.yaml', 'namespace.yaml']);
     expect(docs.map((d) => `${d.file}: ${d.key}`)).toEqual([
+      'bgp-passwords-secret.example.yaml: v1 Secret',
       'cluster-1.0.0.1.yaml: apps/v1 DaemonSet',
       'cluster-1.0.0.1.yaml: policy/v1 PodDisruptionBudget',
       'etcd-secret.example.yaml: v1 Secret',
@@ -267,13 +269,30 @@ describe('deploy/kubernetes: what the agent and the image really use', () => {
       }
       for (const e of c.env ?? []) if (e.valueFrom?.secretKeyRef) expect(e.valueFrom.secretKeyRef.name).toBe('routereflector-etcd');
     }
-    const example = docs.find((d) => d.key === 'v1 Secret')!.obj as { metadata: { name: string }; stringData: Record<string, string> };
+    const example = docs.find((d) => d.file === 'etcd-secret.example.yaml')!.obj as { metadata: { name: string }; stringData: Record<string, string> };
     expect(example.metadata.name).toBe('routereflector-etcd');
     const used = daemonSets.flatMap(({ ds }) => [
       ...(container(ds).env ?? []).flatMap((e) => (e.valueFrom?.secretKeyRef && !e.valueFrom.secretKeyRef.optional ? [e.valueFrom.secretKeyRef.key] : [])),
       ...(ds.spec?.template.spec?.volumes ?? []).flatMap((v) => v.secret?.items?.map((i) => i.key) ?? []),
     ]);
     expect(Object.keys(example.stringData).sort()).toEqual([...new Set(used)].sort());
+  });
+
+  it('BGP passwords: BGP_PASSWORD_DIR is an optional Secret mounted read-only there, and the example Secret is what the agent reads', () => {
+    const example = docs.find((d) => d.file === 'bgp-passwords-secret.example.yaml')!.obj as { metadata: { name: string }; stringData: Record<string, string> };
+    for (const { ds } of daemonSets) {
+      const c = container(ds);
+      const cfg = configFromEnv({ ...imageEnv, ...resolvedEnv(ds, sampleNode, sampleSecret) });
+      expect(cfg.passwordDir).toBeDefined();
+      const mount = (c.volumeMounts ?? []).find((m) => m.mountPath === cfg.passwordDir);
+      expect(mount?.readOnly).toBe(true);
+      const vol = (ds.spec?.template.spec?.volumes ?? []).find((v) => v.name === mount?.name);
+      expect(vol?.secret?.secretName).toBe(example.metadata.name);
+      expect(vol?.secret?.optional).toBe(true);
+    }
+    // Its keys are file names the agent takes (addresses, default): parsed as the mounted files would be.
+    const parsed = parsePasswordFiles('/bgp-passwords', Object.entries(example.stringData).map(([name, text]) => ({ name, text })));
+    expect(parsed.ok ? [...parsed.value.byAddress.keys(), parsed.value.fallback !== undefined] : parsed.errors).toEqual(['10.0.9.1', 'fd00:9::1', true]);
   });
 
   it('HTTP: the port of HTTP_LISTEN is the container port the probes and the scrape annotation use; the paths are served', () => {
