@@ -6,9 +6,9 @@
  * seen in a CI run of the s6 tree). Four filters at once, thousands of lines
  * each, into one file: every line must come out whole and tagged.
  */
+import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { removeDir, tempDir } from '../support/processes.js';
 
@@ -21,13 +21,16 @@ describe('log-filter', () => {
 
   it('tags each line with its service and writes it whole, while other services write too', async () => {
     const out = join(dir, 'stdout.log');
-    const fd = openSync(out, 'a');
     const services = ['bird', 'bird6', 'agent', 'other'];
+    // One open file description shared by all of them, as s6-svscan's stdout is by every logger.
+    const fd = openSync(out, 'a');
     try {
       await Promise.all(
         services.map((svc) => {
           const input = Array.from({ length: LINES }, (_, i) => (svc === 'agent' ? `{"msg":"line ${i} of ${svc}"}` : `line ${i} of ${svc}`)).join('\n') + '\n';
-          return execa('sh', [FILTER, svc], { input, stdout: fd, stderr: 'inherit', env: { LOG_DIR: '' } });
+          const child = spawn('sh', [FILTER, svc], { stdio: ['pipe', fd, 'inherit'], env: { ...process.env, LOG_DIR: '' } });
+          child.stdin?.end(input);
+          return new Promise<void>((resolve, reject) => child.once('error', reject).once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`log-filter ${svc}: exit ${String(code)}`)))));
         }),
       );
     } finally {
