@@ -10,7 +10,8 @@
  *   answers (then emit that probe: same `instance` as the periodic probe, so
  *   `healthTransitions` sees one restart, not two), or until the service goes
  *   down again or `maxWaitMs` passes (streams/s6-events.ts, on the scheduler).
- * This file only reads the fifodir.
+ * This file only reads the fifodir, one attempt at a time (streams/s6-events.ts
+ * `resubscribeEvery` subscribes again every `retryMs` while that fails).
  *
  * The fifodir protocol (s6 `ftrig`): a reader creates a FIFO named like
  * s6's own (`fifoName`) in the event directory and keeps it open; s6-supervise
@@ -27,9 +28,9 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
-import { EMPTY, Observable } from 'rxjs';
+import { asyncScheduler, EMPTY, Observable, type SchedulerLike } from 'rxjs';
 import type { Probe } from '../core/events.js';
-import { s6EventProbes } from '../streams/s6-events.js';
+import { resubscribeEvery, s6EventProbes } from '../streams/s6-events.js';
 import { probeSocket } from './bird-socket.js';
 
 export interface S6ProbeOptions {
@@ -37,73 +38,26 @@ export interface S6ProbeOptions {
   pollMs?: number;
   /** Give up waiting for the socket after this long (default 10 s; the periodic probe still runs). */
   maxWaitMs?: number;
-  /** Retry subscribing this often while the event fifodir does not exist yet (default 1 s). */
+  /** Subscribe again this often while the event fifodir does not exist yet or the FIFO fails (default 1 s). */
   retryMs?: number;
+  /** The scheduler of the waits (default asyncScheduler). */
+  scheduler?: SchedulerLike;
 }
 
 /**
  * The events s6-supervise writes for `service` in `scandir`, one character
- * each, starting with a `u` once subscribed (see below). Never completes.
+ * each, starting with a `u` once subscribed (see below): one attempt to
+ * subscribe. Errors when it cannot (the event fifodir does not exist yet,
+ * mkfifo or the open failed) or when the FIFO goes away; otherwise never
+ * ends. Unsubscribing closes and removes the FIFO. streams/s6-events.ts
+ * (`resubscribeEvery`) tries again.
  */
-function s6Events(scandir: string, service: string, retryMs = 1000): Observable<string> {
+function s6Subscription(scandir: string, service: string): Observable<string> {
   const eventDir = join(scandir, service, 'event');
   return new Observable<string>((subscriber) => {
     let closed = false;
     let fifo: string | undefined;
     let stream: net.Socket | undefined;
-    let retry: NodeJS.Timeout | undefined;
-
-    const onEvents = (chunk: Buffer): void => {
-      for (const ch of chunk.toString('latin1')) subscriber.next(ch);
-    };
-
-    const subscribe = async (): Promise<void> => {
-      if (closed) return;
-      if (!existsSync(eventDir)) {
-        retry = setTimeout(() => void subscribe(), retryMs);
-        return;
-      }
-      const path = join(eventDir, fifoName());
-      try {
-        await execa('mkfifo', ['-m', '0600', path], { stdin: 'ignore' });
-      } catch {
-        retry = setTimeout(() => void subscribe(), retryMs);
-        return;
-      }
-      if (closed) {
-        unlinkQuietly(path);
-        return;
-      }
-      fifo = path;
-      let fd: number;
-      try {
-        fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
-      } catch {
-        unlinkQuietly(path);
-        fifo = undefined;
-        retry = setTimeout(() => void subscribe(), retryMs);
-        return;
-      }
-      try {
-        stream = new net.Socket({ fd, readable: true, writable: false });
-      } catch {
-        closeSync(fd);
-        unlinkQuietly(path);
-        fifo = undefined;
-        retry = setTimeout(() => void subscribe(), retryMs);
-        return;
-      }
-      stream.on('data', onEvents);
-      stream.on('error', () => {
-        /* the fifo went away (e.g. the service dir was removed): resubscribe */
-        cleanupFifo();
-        if (!closed) retry = setTimeout(() => void subscribe(), retryMs);
-      });
-      // Subscribed before looking: a BIRD whose `u` came before we listened
-      // (at boot its ./run waits for the agent, then execs BIRD without a new
-      // event) is found by waiting as for a `u`, a later one by its own `u`.
-      subscriber.next('u');
-    };
 
     const cleanupFifo = (): void => {
       stream?.destroy();
@@ -112,10 +66,47 @@ function s6Events(scandir: string, service: string, retryMs = 1000): Observable<
       fifo = undefined;
     };
 
+    const fail = (why: string, err?: unknown): void => {
+      cleanupFifo();
+      subscriber.error(new Error(`s6 ${service}: ${why}`, err === undefined ? undefined : { cause: err }));
+    };
+
+    const subscribe = async (): Promise<void> => {
+      if (!existsSync(eventDir)) return fail(`no event fifodir ${eventDir}`);
+      const path = join(eventDir, fifoName());
+      try {
+        await execa('mkfifo', ['-m', '0600', path], { stdin: 'ignore' });
+      } catch (err) {
+        return fail(`mkfifo ${path} failed`, err);
+      }
+      if (closed) return unlinkQuietly(path);
+      fifo = path;
+      let fd: number;
+      try {
+        fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
+      } catch (err) {
+        return fail(`open ${path} failed`, err);
+      }
+      try {
+        stream = new net.Socket({ fd, readable: true, writable: false });
+      } catch (err) {
+        closeSync(fd);
+        return fail(`reading ${path} failed`, err);
+      }
+      stream.on('data', (chunk: Buffer) => {
+        for (const ch of chunk.toString('latin1')) subscriber.next(ch);
+      });
+      // The FIFO went away (e.g. the service dir was removed).
+      stream.on('error', (err) => fail(`${path} lost`, err));
+      // Subscribed before looking: a BIRD whose `u` came before we listened
+      // (at boot its ./run waits for the agent, then execs BIRD without a new
+      // event) is found by waiting as for a `u`, a later one by its own `u`.
+      subscriber.next('u');
+    };
+
     void subscribe();
     return () => {
       closed = true;
-      if (retry !== undefined) clearTimeout(retry);
       cleanupFifo();
     };
   });
@@ -123,13 +114,16 @@ function s6Events(scandir: string, service: string, retryMs = 1000): Observable<
 
 /**
  * Probes for `service` (e.g. "bird") supervised in `scandir`, whose control
- * socket is `socket` (streams/s6-events.ts turns the events into probes).
- * Empty when `scandir` is undefined or empty.
+ * socket is `socket` (streams/s6-events.ts subscribes again every `retryMs`
+ * and turns the events into probes). Empty when `scandir` is undefined or
+ * empty.
  */
 export function s6Probes(scandir: string | undefined, service: string, socket: string, opts: S6ProbeOptions = {}): Observable<Probe> {
   if (scandir === undefined || scandir.trim() === '') return EMPTY;
-  return s6Events(scandir, service, opts.retryMs).pipe(
-    s6EventProbes(service, () => probeSocket(socket, 1000), { pollMs: opts.pollMs ?? 50, maxWaitMs: opts.maxWaitMs ?? 10_000 }),
+  const scheduler = opts.scheduler ?? asyncScheduler;
+  return s6Subscription(scandir, service).pipe(
+    resubscribeEvery(opts.retryMs ?? 1000, scheduler),
+    s6EventProbes(service, () => probeSocket(socket, 1000), { pollMs: opts.pollMs ?? 50, maxWaitMs: opts.maxWaitMs ?? 10_000 }, scheduler),
   );
 }
 

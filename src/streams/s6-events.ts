@@ -1,4 +1,5 @@
-import { asyncScheduler, catchError, defer, EMPTY, filter, from, of, repeat, switchMap, take, timer, type Observable, type ObservableInput, type OperatorFunction, type SchedulerLike } from 'rxjs';
+import { asyncScheduler, catchError, defer, EMPTY, filter, from, of, repeat, switchMap, take, timer, type Observable, type MonoTypeOperatorFunction, type ObservableInput, type OperatorFunction, type SchedulerLike } from 'rxjs';
+import { retryBackoff } from './retry-backoff.js';
 import type { Probe } from '../core/events.js';
 
 /** s6-supervise's event characters (its fifodir): `u` ./run spawned, `d` it died, `D` its finish script ran. */
@@ -41,4 +42,14 @@ export function s6EventProbes(service: string, probe: () => ObservableInput<Prob
       filter((ch) => ch === UP || DOWN.has(ch)),
       switchMap((ch) => (ch === UP ? untilUp(probe, o, scheduler) : of<Probe>({ up: false, reason: `s6: ${service} down` }))),
     );
+}
+
+/**
+ * Subscribe to a service's s6 events again `retryMs` after each failed
+ * attempt (its event fifodir not there yet, mkfifo failed, the FIFO gone),
+ * for as long as it is wanted: a subscription that cannot be made is never
+ * the end of the events.
+ */
+export function resubscribeEvery(retryMs: number, scheduler: SchedulerLike = asyncScheduler): MonoTypeOperatorFunction<string> {
+  return retryBackoff<string>({ initialMs: retryMs, maxMs: retryMs }, () => undefined, scheduler);
 }

@@ -8,7 +8,7 @@ import { defer, map } from 'rxjs';
 import type { Probe } from '../../src/core/events.js';
 import { every } from '../../src/streams/poll.js';
 import { retryBackoff } from '../../src/streams/retry-backoff.js';
-import { s6EventProbes } from '../../src/streams/s6-events.js';
+import { resubscribeEvery, s6EventProbes } from '../../src/streams/s6-events.js';
 import { marbles } from '../support/marbles.js';
 
 const flag = (p: Probe): string => (p.up ? 'U' : 'D');
@@ -52,6 +52,31 @@ describe('s6 events: a daemon s6 has started is seen as soon as it answers', () 
       // Probes at 0, 50 (down at 60 ends that wait), then u at 100: probes at 100, 150 (the 4th: up).
       const events = hot('u 59ms d 39ms u');
       expectObservable(events.pipe(s6EventProbes('bird', probe, { pollMs: 50, maxWaitMs: 1000 }, scheduler), map(flag))).toBe('60ms D 89ms U');
+    });
+  });
+});
+
+describe('s6 events: subscribing to the fifodir is tried again until it works', () => {
+  it('subscribes again every retryMs while it cannot (no fifodir yet), never completing', () => {
+    marbles(({ cold, expectObservable, expectSubscriptions, scheduler }) => {
+      // No fifodir at 0 and at 1000; at 2000 the subscription is made.
+      const attempts = [cold<string>('#'), cold<string>('#'), cold('u 9ms d')];
+      let n = 0;
+      const events = defer(() => attempts[n++]!);
+      expectObservable(events.pipe(resubscribeEvery(1000, scheduler)), '^ 2999ms !').toBe('2000ms u 9ms d');
+      expectSubscriptions(attempts[0]!.subscriptions).toBe('(^!)');
+      expectSubscriptions(attempts[1]!.subscriptions).toBe('1000ms (^!)');
+      // Unsubscribing ends the one that worked (the driver removes its FIFO then).
+      expectSubscriptions(attempts[2]!.subscriptions).toBe('2000ms ^ 999ms !');
+    });
+  });
+
+  it('a lost FIFO is made again retryMs later, starting with a u again', () => {
+    marbles(({ cold, expectObservable, scheduler }) => {
+      const attempts = [cold<string>('u 4ms #'), cold<string>('u')];
+      let n = 0;
+      const events = defer(() => attempts[n++]!);
+      expectObservable(events.pipe(resubscribeEvery(1000, scheduler)), '^ 2000ms !').toBe('u 1004ms u');
     });
   });
 });
