@@ -200,11 +200,11 @@ export function derivePlan(state: State, family: Family, self: Self, memo?: Plan
       const old = previous.get(s.neighbor);
       return old !== undefined && sameSession(old, s) ? old : s;
     };
-    for (const [ip, s] of frame.mesh) (frame.mesh as Map<string, Session>).set(ip, keep(s));
-    for (const [ip, s] of frame.peers) (frame.peers as Map<string, Session>).set(ip, keep(s));
+    const keepAll = (sessions: ReadonlyMap<string, Session>): Map<string, Session> => new Map([...sessions].map(([ip, s]) => [ip, keep(s)]));
+    const kept: Frame = { ...frame, mesh: keepAll(frame.mesh), peers: keepAll(frame.peers) };
     for (const [ip, s] of m.clients) m.clients.set(ip, keep(s));
-    m.frame = frame;
-    order = [...frame.mesh.values(), ...frame.peers.values(), ...m.clients.values()].sort(byName);
+    m.frame = kept;
+    order = [...kept.mesh.values(), ...kept.peers.values(), ...m.clients.values()].sort(byName);
   }
   m.order = order;
   return {
