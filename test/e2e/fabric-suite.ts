@@ -62,14 +62,17 @@ import {
   rackOf,
   rackOfRr,
   reapStaleLabs,
+  rrAgentEnv,
   RR7,
   RR7_CLUSTER,
   rr6Ip,
   rrIp,
   rrsOfRack,
+  startRrBird,
   sym,
+  waitFirstInstalls,
 } from '../support/fabric.js';
-import { birdBins, birdEnv, dialectName, requireDialect, type Dialect } from '../support/dialect.js';
+import { dialectName, requireDialect, type Dialect } from '../support/dialect.js';
 import { startFrr, type FrrHandle } from '../support/frr.js';
 import { startGobgp, type GobgpHandle } from '../support/gobgp.js';
 import { createLab, type Lab, type LabHost } from '../support/netns.js';
@@ -151,33 +154,17 @@ async function startRr(index: number, ip: string, ip6?: string): Promise<RrHost>
   const host = await lab.addHost(name, `${ip}/24`, ip6 !== undefined ? `${ip6}/64` : undefined);
   const dir = tempDir(`rr-e2e-${name}`);
   dirs.push(dir);
-  const agent = runAgent({
-    IP: ip,
-    ...(ip6 !== undefined ? { IP6: ip6 } : {}),
-    ETCD_ENDPOINTS: etcd.endpoint,
-    CONFIG_DIR: dir,
-    BIRD_SOCKET: join(dir, 'bird.ctl'),
-    BIRD6_SOCKET: join(dir, 'bird6.ctl'),
-    PROBE_INTERVAL_MS: '2000',
-    LOG_LEVEL: 'info',
-    ...birdEnv(dialect),
-  });
+  const agent = runAgent(rrAgentEnv(dir, dialect, { IP: ip, ...(ip6 !== undefined ? { IP6: ip6 } : {}), ETCD_ENDPOINTS: etcd.endpoint }));
   const rr = { name, index, ip, host, dir, agent } as RrHost;
   if (ip6 !== undefined) rr.ip6 = ip6;
   rrs.set(index, rr);
-  try {
-    await agent.waitForLine((l) => l.msg === 'install ok' && l.family === 'v4', `${name}: first bird.cfg`, { timeoutMs: READY_MS * 2 });
-    await agent.waitForLine((l) => l.msg === 'install ok' && l.family === 'v6', `${name}: first bird6.cfg`, { timeoutMs: READY_MS });
-  } catch (e) {
-    const lines = agent.lines.map((l) => JSON.stringify(l)).join('\n  ');
-    throw new Error(`${(e as Error).message}\nagent ${name} (pid ${agent.pid}) log:\n  ${lines}\nstderr: ${agent.stderr()}`);
-  }
+  await waitFirstInstalls(agent, name, [
+    ['v4', READY_MS * 2],
+    ['v6', READY_MS],
+  ]);
   // BIRD reads the agent's file (startBird rewrites it with the same text).
-  const bin = birdBins(dialect);
-  rr.bird = await startBird({ family: 'v4', bin: bin.v4, netns: host.netns, dir, name: 'bird', config: readFileSync(join(dir, 'bird.cfg'), 'utf8'), readyTimeoutMs: READY_MS });
-  if (ip6 !== undefined) {
-    rr.bird6 = await startBird({ family: 'v6', bin: bin.v6, netns: host.netns, dir, name: 'bird6', config: readFileSync(join(dir, 'bird6.cfg'), 'utf8'), readyTimeoutMs: READY_MS });
-  }
+  rr.bird = await startRrBird('v4', dialect, host.netns, dir, READY_MS);
+  if (ip6 !== undefined) rr.bird6 = await startRrBird('v6', dialect, host.netns, dir, READY_MS);
   return rr;
 }
 

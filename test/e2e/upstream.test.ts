@@ -22,9 +22,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PREFIX } from '../../src/core/config.js';
 import { MAIN, runAgent, stopAllAgents, type AgentProcess } from '../support/agent.js';
 import { stateChanges, startBird, type BirdHandle } from '../support/bird.js';
-import { birdBins, birdEnv, DIALECTS, dialectName, requireDialect, type Dialect } from '../support/dialect.js';
+import { DIALECTS, dialectName, requireDialect, type Dialect } from '../support/dialect.js';
 import { startEtcd, type EtcdProcess } from '../support/etcd.js';
-import { AS, labSeed, nodeIp, nodePrefix, rackOf, reapStaleLabs, rrIp, rrsOfRack, sym } from '../support/fabric.js';
+import { AS, labSeed, nodeIp, nodePrefix, rackOf, reapStaleLabs, rrAgentEnv, rrIp, rrsOfRack, startRrBird, sym, waitFirstInstalls } from '../support/fabric.js';
 import { createLab, type Lab } from '../support/netns.js';
 import { nodeBirdConfig, peerName } from '../support/node-bird.js';
 import { killAllTracked, removeDir, tempDir, waitFor } from '../support/processes.js';
@@ -88,31 +88,14 @@ describe.each(DIALECTS.map((d, k) => [d, k] as const).filter(([d]) => only.lengt
     // The seed's IPv4 keyspace (and loglevel debug: the RRs log their state changes).
     for (const kv of labSeed()) if (!/_v6(\/|$)/.test(kv.key)) await client.put(kv.key).value(kv.value);
     lab = await createLab(run);
-    const bin = birdBins(dialect);
     await Promise.all(
       [1, 2, 3, 4, 5, 6].map(async (i) => {
         const host = await lab.addHost(`rr${i}`, `${rrIp(i)}/24`);
         const dir = tempDir(`rr-eup-${i}`);
         dirs.push(dir);
-        const agent = runAgent({
-          IP: rrIp(i),
-          NODENAME: nodeName(i),
-          ETCD_ENDPOINTS: etcd.endpoint,
-          CONFIG_DIR: dir,
-          BIRD_SOCKET: join(dir, 'bird.ctl'),
-          BIRD6_SOCKET: join(dir, 'bird6.ctl'),
-          PROBE_INTERVAL_MS: '2000',
-          LOG_LEVEL: 'info',
-          ...birdEnv(dialect),
-        });
-        try {
-          await agent.waitForLine((l) => l.msg === 'install ok' && l.family === 'v4', `rr${i}: first bird.cfg`, { timeoutMs: READY_MS });
-        } catch (e) {
-          const lines = agent.lines.map((l) => JSON.stringify(l)).join('\n  ');
-          throw new Error(`${(e as Error).message}\nagent rr${i} (pid ${agent.pid}) log:\n  ${lines}\nstderr: ${agent.stderr()}`);
-        }
-        const { readFileSync } = await import('node:fs');
-        const bird = await startBird({ family: 'v4', bin: bin.v4, netns: host.netns, dir, name: 'bird', config: readFileSync(join(dir, 'bird.cfg'), 'utf8'), readyTimeoutMs: READY_MS });
+        const agent = runAgent(rrAgentEnv(dir, dialect, { IP: rrIp(i), NODENAME: nodeName(i), ETCD_ENDPOINTS: etcd.endpoint }));
+        await waitFirstInstalls(agent, `rr${i}`, [['v4', READY_MS]]);
+        const bird = await startRrBird('v4', dialect, host.netns, dir, READY_MS);
         rrs.set(i, { agent, bird, dir });
       }),
     );

@@ -16,19 +16,8 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { birdc, sessionResets, startBird, waitEstablished, type BirdHandle } from '../support/bird.js';
 import { createLab, type Lab, type LabHost } from '../support/netns.js';
-import { killAllTracked, removeDir, tempDir, waitFor } from '../support/processes.js';
-import {
-  agentBinDir,
-  killNetnsProcesses,
-  netnsPids,
-  readComm,
-  startNsEtcd,
-  startTree,
-  stopTree,
-  treePath,
-  type NsEtcd,
-  type Tree,
-} from '../support/s6.js';
+import { waitFor } from '../support/processes.js';
+import { netnsPids, readComm, startNsEtcd, startTree, stopTree, teardownTreeLab, treeWork, type NsEtcd, type Tree } from '../support/s6.js';
 
 const P = '/calico/bgp/v1';
 const RR = '10.77.61.1';
@@ -70,20 +59,7 @@ beforeAll(async () => {
   lab = await createLab(`rrs6${process.pid % 100000}`);
   rr = await lab.addHost('rr', `${RR}/24`);
   peerHost = await lab.addHost('peer', `${PEER}/24`);
-  work = tempDir('rr-s6-int');
-  dirs.push(work);
-  const bin = agentBinDir();
-  dirs.push(bin);
-  env = {
-    PATH: treePath(bin),
-    IP: RR,
-    ETCD_ENDPOINTS: 'http://127.0.0.1:2379',
-    CONFIG_DIR: join(work, 'config'),
-    BIRD_SOCKET: join(work, 'sockets', 'bird.ctl'),
-    BIRD6_SOCKET: join(work, 'sockets', 'bird6.ctl'),
-    LOG_LEVEL: 'info',
-    LOG_FORMAT: 'json',
-  };
+  ({ work, env } = treeWork('rr-s6-int', RR, dirs, { LOG_FORMAT: 'json' }));
   peer = await startBird({
     family: 'v4',
     netns: peerHost.netns,
@@ -104,18 +80,7 @@ protocol bgp Mesh_10_77_61_1 {
   });
 }, 60_000);
 
-afterAll(async () => {
-  try {
-    if (tree && !tree.scanner.hasExited()) await stopTree(tree);
-  } finally {
-    if (lab) {
-      for (const h of lab.hosts.values()) await killNetnsProcesses(h.netns);
-    }
-    await killAllTracked(2000);
-    if (lab) await lab.destroy();
-    for (const d of dirs) await removeDir(d);
-  }
-}, 60_000);
+afterAll(() => teardownTreeLab(tree, lab, dirs), 60_000);
 
 describe('s6 tree', () => {
   it('starts BIRD and BIRD6 only after the agent is ready, once, with a config', async () => {

@@ -20,8 +20,8 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBird, type BirdHandle } from '../support/bird.js';
 import { createLab, type Lab, type LabHost } from '../support/netns.js';
-import { killAllTracked, removeDir, spawnTracked, tempDir, waitFor, type TrackedProcess } from '../support/processes.js';
-import { killNetnsProcesses, netnsPids, REPO } from '../support/s6.js';
+import { spawnTracked, tempDir, waitFor, type TrackedProcess } from '../support/processes.js';
+import { netnsPids, REPO, teardownLab } from '../support/s6.js';
 
 const RR = '10.77.66.1';
 const NODE = '10.77.66.2';
@@ -101,19 +101,16 @@ protocol bgp to_rr {
   });
 }, 60_000);
 
-afterAll(async () => {
-  try {
-    if (up && !up.hasExited()) {
-      process.kill(-up.pid, 'SIGINT');
-      await Promise.race([up.exited, new Promise((r) => setTimeout(r, 20_000))]);
-    }
-  } finally {
-    if (lab) for (const h of lab.hosts.values()) await killNetnsProcesses(h.netns);
-    await killAllTracked(2000);
-    if (lab) await lab.destroy();
-    for (const d of dirs) await removeDir(d);
-  }
-}, 60_000);
+afterAll(
+  () =>
+    teardownLab(lab, dirs, async () => {
+      if (up && !up.hasExited()) {
+        process.kill(-up.pid, 'SIGINT');
+        await Promise.race([up.exited, new Promise((r) => setTimeout(r, 20_000))]);
+      }
+    }),
+  60_000,
+);
 
 describe('npm run up, then the printed commands in a second shell', () => {
   it('up starts etcd and the s6 tree and prints the commands and the env file', async () => {

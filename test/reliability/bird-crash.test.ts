@@ -13,9 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { birdc, startBird, waitEstablished, type BirdHandle, type Family } from '../support/bird.js';
 import { createLab, type Lab, type LabHost } from '../support/netns.js';
 import { nodeBirdConfig, peerName } from '../support/node-bird.js';
-import { killAllTracked, removeDir, tempDir, waitFor } from '../support/processes.js';
+import { waitFor } from '../support/processes.js';
 import { birdEnv, dialectName, reliabilityDialects, requireDialect, type Dialect } from '../support/dialect.js';
-import { agentBinDir, isBirdDaemon, killNetnsProcesses, startNsEtcd, startTree, stopTree, treePath, type NsEtcd, type Tree } from '../support/s6.js';
+import { isBirdDaemon, startNsEtcd, startTree, teardownTreeLab, treeWork, type NsEtcd, type Tree } from '../support/s6.js';
 import { figure, stats } from '../support/reliability.js';
 
 const P = '/calico/bgp/v1';
@@ -47,10 +47,7 @@ function crashSuite(d: Dialect): void {
     lab = await createLab(`rlc${d.slice(-1)}${process.pid % 10000}`);
     rr = await lab.addHost('rr', `${RR}/24`, `${RR6}/64`);
     const n1 = await lab.addHost('n1', `${N1}/24`, `${N16}/64`);
-    const work = tempDir('rr-rel-s6');
-    dirs.push(work);
-    const bin = agentBinDir();
-    dirs.push(bin);
+    const { work, env } = treeWork('rr-rel-s6', RR, dirs, { IP6: RR6, LOG_FORMAT: 'json', HTTP_LISTEN: 'off', ...birdEnv(d) });
     etcd = await startNsEtcd(rr.netns, join(work, 'etcd', 'data'));
     await etcd.put(`${P}/global/as_num`, String(AS));
     await etcd.put(`${P}/rr_v4/${RR}`, JSON.stringify({ ip: RR, cluster_id: '1.0.0.1' }));
@@ -61,37 +58,13 @@ function crashSuite(d: Dialect): void {
     await etcd.put(`${P}/host/n1/peer_v6/${RR6}`, JSON.stringify({ ip: RR6, as_num: String(AS) }));
     nodes.v4 = await startBird({ family: 'v4', netns: n1.netns, config: nodeBirdConfig({ family: 'v4', routerId: N1, self: N1, rrs: [RR], as: AS, routes: ['10.77.162.0/24'] }) });
     nodes.v6 = await startBird({ family: 'v6', netns: n1.netns, config: nodeBirdConfig({ family: 'v6', routerId: N1, self: N16, rrs: [RR6], as: AS, routes: ['fd77:162::/64'] }) });
-    tree = startTree({
-      netns: rr.netns,
-      env: {
-        PATH: treePath(bin),
-        IP: RR,
-        IP6: RR6,
-        ETCD_ENDPOINTS: 'http://127.0.0.1:2379',
-        CONFIG_DIR: join(work, 'config'),
-        BIRD_SOCKET: join(work, 'sockets', 'bird.ctl'),
-        BIRD6_SOCKET: join(work, 'sockets', 'bird6.ctl'),
-        LOG_LEVEL: 'info',
-        LOG_FORMAT: 'json',
-        HTTP_LISTEN: 'off',
-        ...birdEnv(d),
-      },
-    });
+    tree = startTree({ netns: rr.netns, env });
     await tree.waitUp(60_000);
     await waitEstablished(nodes.v4.socket, peerName(RR), 'v4', 30_000);
     await waitEstablished(nodes.v6.socket, peerName(RR6), 'v6', 30_000);
   }, 120_000);
 
-  afterAll(async () => {
-    try {
-      if (tree && !tree.scanner.hasExited()) await stopTree(tree);
-    } finally {
-      if (lab) for (const h of lab.hosts.values()) await killNetnsProcesses(h.netns);
-      await killAllTracked(2000);
-      if (lab) await lab.destroy();
-      for (const d of dirs) await removeDir(d);
-    }
-  }, 60_000);
+  afterAll(() => teardownTreeLab(tree, lab, dirs), 60_000);
 
   describe('fault 5: BIRD crash under s6', () => {
     for (const family of ['v4', 'v6'] as const) {

@@ -21,9 +21,9 @@ import { MAIN } from '../support/agent.js';
 import { birdc, sessionResets, startBird, waitEstablished, type BirdHandle } from '../support/bird.js';
 import { createLab, type Lab, type LabHost } from '../support/netns.js';
 import { nodeBirdConfig, peerName } from '../support/node-bird.js';
-import { killAllTracked, removeDir, tempDir, waitFor } from '../support/processes.js';
+import { waitFor } from '../support/processes.js';
 import { figure } from '../support/reliability.js';
-import { agentBinDir, killNetnsProcesses, startNsEtcd, startTree, stopTree, treePath, type NsEtcd, type Tree } from '../support/s6.js';
+import { startNsEtcd, startTree, stopTree, teardownTreeLab, treeWork, type NsEtcd, type Tree } from '../support/s6.js';
 
 const T = 'cold start during an etcd outage';
 const P = '/calico/bgp/v1';
@@ -67,20 +67,7 @@ beforeAll(async () => {
   const meshHost = await lab.addHost('mesh', `${MESH}/24`);
   const n1 = await lab.addHost('n1', `${N1}/24`);
   const n2 = await lab.addHost('n2', `${N2}/24`);
-  work = tempDir('rr-rel-cold');
-  dirs.push(work);
-  const bin = agentBinDir();
-  dirs.push(bin);
-  env = {
-    PATH: treePath(bin),
-    IP: RR,
-    ETCD_ENDPOINTS: 'http://127.0.0.1:2379',
-    CONFIG_DIR: join(work, 'config'),
-    BIRD_SOCKET: join(work, 'sockets', 'bird.ctl'),
-    BIRD6_SOCKET: join(work, 'sockets', 'bird6.ctl'),
-    HTTP_LISTEN: HTTP,
-    LOG_LEVEL: 'info',
-  };
+  ({ work, env } = treeWork('rr-rel-cold', RR, dirs, { HTTP_LISTEN: HTTP }));
   // The other mesh member: passive towards the lower address (RR connects), its states logged.
   peers['mesh'] = await startBird({
     family: 'v4',
@@ -113,16 +100,7 @@ protocol bgp ${proto('Mesh', RR)} {
   }
 }, 90_000);
 
-afterAll(async () => {
-  try {
-    if (tree && !tree.scanner.hasExited()) await stopTree(tree);
-  } finally {
-    if (lab) for (const h of lab.hosts.values()) await killNetnsProcesses(h.netns);
-    await killAllTracked(2000);
-    if (lab) await lab.destroy();
-    for (const d of dirs) await removeDir(d);
-  }
-}, 60_000);
+afterAll(() => teardownTreeLab(tree, lab, dirs), 60_000);
 
 describe('fault 9: cold start during an etcd outage', () => {
   it('starts BIRD with the journal\'s plan while etcd is down, reports it stale, then applies what changed without touching the rest', async () => {

@@ -11,8 +11,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { KeyValue } from '../../src/core/events.js';
 import { PREFIX } from '../../src/core/config.js';
+import type { AgentProcess } from './agent.js';
+import { startBird, type BirdHandle, type Family } from './bird.js';
+import { birdBins, birdEnv, type Dialect } from './dialect.js';
 import { seedCluster, seedRrsOfNode, seedTopology } from './seed.js';
 
 export const AS = 64512;
@@ -130,4 +134,46 @@ export function procUsage(pid: number): { rssMb: number; cpuS: number } | undefi
   } catch {
     return undefined;
   }
+}
+
+// ---------------------------------------------------------------- a route reflector host
+
+/**
+ * The environment of an RR host's agent (`runAgent`: in the root netns; the
+ * host's BIRDs read its files in `dir`): `env` (IP, ETCD_ENDPOINTS...), the
+ * configs and control sockets in `dir`, a probe every 2 s, info logs, the
+ * dialect's BIRDs.
+ */
+export function rrAgentEnv(dir: string, dialect: Dialect, env: Record<string, string>): Record<string, string> {
+  return {
+    ...env,
+    CONFIG_DIR: dir,
+    BIRD_SOCKET: join(dir, 'bird.ctl'),
+    BIRD6_SOCKET: join(dir, 'bird6.ctl'),
+    PROBE_INTERVAL_MS: '2000',
+    LOG_LEVEL: 'info',
+    ...birdEnv(dialect),
+  };
+}
+
+/**
+ * Wait for the agent of RR `name` to install its first config of each
+ * family in turn (bird.cfg, bird6.cfg), each within its time; the error of
+ * a timeout carries the agent's log and stderr.
+ */
+export async function waitFirstInstalls(agent: AgentProcess, name: string, families: ReadonlyArray<readonly [Family, number]>): Promise<void> {
+  try {
+    for (const [family, timeoutMs] of families) {
+      await agent.waitForLine((l) => l.msg === 'install ok' && l.family === family, `${name}: first ${family === 'v4' ? 'bird.cfg' : 'bird6.cfg'}`, { timeoutMs });
+    }
+  } catch (e) {
+    const lines = agent.lines.map((l) => JSON.stringify(l)).join('\n  ');
+    throw new Error(`${(e as Error).message}\nagent ${name} (pid ${agent.pid}) log:\n  ${lines}\nstderr: ${agent.stderr()}`);
+  }
+}
+
+/** An RR host's BIRD (`family`) in `netns`, the dialect's, on the config its agent wrote to `dir`. */
+export function startRrBird(family: Family, dialect: Dialect, netns: string, dir: string, readyTimeoutMs: number): Promise<BirdHandle> {
+  const name = family === 'v4' ? 'bird' : 'bird6';
+  return startBird({ family, bin: birdBins(dialect)[family], netns, dir, name, config: readFileSync(join(dir, `${name}.cfg`), 'utf8'), readyTimeoutMs });
 }

@@ -9,10 +9,9 @@
  * /etc/frr or /var/run/frr: the system's FRR service is not used and may stay
  * disabled). `vtysh --vty_socket DIR` reads FRR's own JSON.
  */
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
-import { killTracked, spawnTracked, tempDir, waitStarted, type TrackedProcess } from './processes.js';
+import { runCli, startBgpDaemon, type BgpDaemon } from './bgp-daemon.js';
+import { tempDir } from './processes.js';
 
 export const BGPD_BIN = process.env['FRR_BGPD_BIN'] ?? '/usr/lib/frr/bgpd';
 export const VTYSH_BIN = process.env['FRR_VTYSH_BIN'] ?? 'vtysh';
@@ -51,19 +50,13 @@ export interface FrrPath {
   valid: boolean;
 }
 
-export interface FrrHandle {
-  pid: number;
-  netns: string;
-  dir: string;
-  logPath: string;
-  process: TrackedProcess;
+export interface FrrHandle extends BgpDaemon {
   /** `vtysh -c CMD` against this bgpd; stdout, throws on failure. */
   vtysh(cmd: string): Promise<string>;
   /** Neighbor address -> session state and counters. */
   peers(): Promise<Map<string, FrrPeer>>;
   /** Prefix -> its paths, for one family. */
   rib(family: 'v4' | 'v6'): Promise<Map<string, FrrPath[]>>;
-  stop(): Promise<void>;
 }
 
 function neighborLines(addrs: readonly string[], as: number, self: string): string {
@@ -141,30 +134,23 @@ export function parseFrrNeighbors(text: string): Map<string, FrrPeer> {
 
 export async function startFrr(o: FrrOptions): Promise<FrrHandle> {
   const dir = o.dir ?? tempDir('rr-frr');
-  const cfg = join(dir, 'bgpd.conf');
-  const logPath = join(dir, 'bgpd.log');
-  writeFileSync(cfg, frrConfig(o));
-  // -S: stay root (no frr user needed), -Z: no zebra, -n: no kernel routes, -P 0: no TCP vty.
-  const p = spawnTracked(
-    'ip',
-    ['netns', 'exec', o.netns, BGPD_BIN, '-f', cfg, '-i', join(dir, 'bgpd.pid'), '--vty_socket', dir, '-S', '-Z', '-n', '-P', '0', '--log', 'stdout'],
-    { logFile: logPath },
-  );
-  const vtysh = async (cmd: string): Promise<string> => {
-    const r = await execa(VTYSH_BIN, ['--vty_socket', dir, '-d', 'bgpd', '-c', cmd], { reject: false, stdin: 'ignore', timeout: 10_000 });
-    if (r.exitCode !== 0) throw new Error(`vtysh -c '${cmd}' failed (${String(r.exitCode)}): ${String(r.stderr).trim() || String(r.stdout).trim()}`);
-    return String(r.stdout);
-  };
-  await waitStarted(p, 'bgpd', () => vtysh('show bgp summary json'), `FRR bgpd vty in ${o.netns}`);
-  return {
-    pid: p.pid,
+  const vtysh = (cmd: string): Promise<string> => runCli(VTYSH_BIN, ['--vty_socket', dir, '-d', 'bgpd', '-c', cmd], `vtysh -c '${cmd}'`);
+  const daemon = await startBgpDaemon({
     netns: o.netns,
     dir,
-    logPath,
-    process: p,
+    name: 'bgpd',
+    configFile: 'bgpd.conf',
+    config: frrConfig(o),
+    logFile: 'bgpd.log',
+    // -S: stay root (no frr user needed), -Z: no zebra, -n: no kernel routes, -P 0: no TCP vty.
+    command: (cfg) => [BGPD_BIN, '-f', cfg, '-i', join(dir, 'bgpd.pid'), '--vty_socket', dir, '-S', '-Z', '-n', '-P', '0', '--log', 'stdout'],
+    ready: () => vtysh('show bgp summary json'),
+    what: `FRR bgpd vty in ${o.netns}`,
+  });
+  return {
+    ...daemon,
     vtysh,
     peers: async () => parseFrrNeighbors(await vtysh('show bgp neighbors json')),
     rib: async (family) => parseFrrRib(await vtysh(`show bgp ${family === 'v4' ? 'ipv4' : 'ipv6'} unicast json detail`)),
-    stop: () => killTracked(p.pid),
   };
 }

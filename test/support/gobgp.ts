@@ -4,10 +4,8 @@
  * node, iBGP to its route reflectors. gobgpd's gRPC API listens on
  * 127.0.0.1:50051 inside the namespace, so the CLI runs there too.
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { execa } from 'execa';
-import { killTracked, spawnTracked, tempDir, waitStarted, type TrackedProcess } from './processes.js';
+import { runCli, startBgpDaemon, type BgpDaemon } from './bgp-daemon.js';
+import { tempDir } from './processes.js';
 
 export interface GobgpOptions {
   netns: string;
@@ -20,19 +18,13 @@ export interface GobgpOptions {
   dir?: string;
 }
 
-export interface GobgpHandle {
-  pid: number;
-  netns: string;
-  dir: string;
-  logPath: string;
-  process: TrackedProcess;
+export interface GobgpHandle extends BgpDaemon {
   /** `gobgp ARGS...` in the namespace; stdout, throws on failure. */
   cli(...args: string[]): Promise<string>;
   /** Neighbor address -> state column of `gobgp neighbor` ("Establ", "Active", ...). */
   neighbors(): Promise<Map<string, string>>;
   /** Prefixes in the global RIB (ipv4). */
   ribPrefixes(): Promise<string[]>;
-  stop(): Promise<void>;
 }
 
 export function gobgpConfig(o: GobgpOptions): string {
@@ -60,31 +52,21 @@ ${neighbors}`;
 }
 
 export async function startGobgp(o: GobgpOptions): Promise<GobgpHandle> {
-  const dir = o.dir ?? tempDir('rr-gobgp');
-  const cfg = join(dir, 'gobgpd.toml');
-  const logPath = join(dir, 'gobgpd.log');
-  writeFileSync(cfg, gobgpConfig(o));
-  const p = spawnTracked(
-    'ip',
-    ['netns', 'exec', o.netns, 'gobgpd', '-f', cfg, '-t', 'toml', '--api-hosts', '127.0.0.1:50051', '--pprof-disable', '-p', '-l', 'info'],
-    { logFile: logPath },
-  );
-  const cli = async (...args: string[]): Promise<string> => {
-    const r = await execa('ip', ['netns', 'exec', o.netns, 'gobgp', '-u', '127.0.0.1', '-p', '50051', ...args], {
-      reject: false,
-      stdin: 'ignore',
-      timeout: 10_000,
-    });
-    if (r.exitCode !== 0) throw new Error(`gobgp ${args.join(' ')} failed (${String(r.exitCode)}): ${String(r.stderr).trim()}`);
-    return String(r.stdout);
-  };
-  await waitStarted(p, 'gobgpd', () => cli('global'), `gobgpd API in ${o.netns}`);
-  return {
-    pid: p.pid,
+  const cli = (...args: string[]): Promise<string> =>
+    runCli('ip', ['netns', 'exec', o.netns, 'gobgp', '-u', '127.0.0.1', '-p', '50051', ...args], `gobgp ${args.join(' ')}`);
+  const daemon = await startBgpDaemon({
     netns: o.netns,
-    dir,
-    logPath,
-    process: p,
+    dir: o.dir ?? tempDir('rr-gobgp'),
+    name: 'gobgpd',
+    configFile: 'gobgpd.toml',
+    config: gobgpConfig(o),
+    logFile: 'gobgpd.log',
+    command: (cfg) => ['gobgpd', '-f', cfg, '-t', 'toml', '--api-hosts', '127.0.0.1:50051', '--pprof-disable', '-p', '-l', 'info'],
+    ready: () => cli('global'),
+    what: `gobgpd API in ${o.netns}`,
+  });
+  return {
+    ...daemon,
     cli,
     async neighbors() {
       const out = new Map<string, string>();
@@ -104,6 +86,5 @@ export async function startGobgp(o: GobgpOptions): Promise<GobgpHandle> {
       }
       return out;
     },
-    stop: () => killTracked(p.pid),
   };
 }

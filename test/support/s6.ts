@@ -11,7 +11,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { MAIN } from './agent.js';
-import { killTracked, spawnTracked, tempDir, waitFor, type TrackedProcess } from './processes.js';
+import type { Lab } from './netns.js';
+import { killAllTracked, killTracked, removeDir, spawnTracked, tempDir, waitFor, type TrackedProcess } from './processes.js';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const S6_TREE = join(REPO, 's6');
@@ -34,6 +35,31 @@ export function agentBinDir(): string {
 
 export function treePath(binDir: string): string {
   return [binDir, dirname(process.execPath), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].join(':');
+}
+
+/**
+ * A work directory (`tempDir(prefix)`) and the agent's bin directory for a
+ * tree of the RR at `ip`, both added to `dirs` (for `teardownLab`), and the
+ * tree's environment on them: etcd on 127.0.0.1 in the tree's namespace
+ * (`startNsEtcd`), the configs in `<work>/config`, the control sockets in
+ * `<work>/sockets`, LOG_LEVEL info; then `extra`.
+ */
+export function treeWork(prefix: string, ip: string, dirs: string[], extra: Record<string, string> = {}): { work: string; env: Record<string, string> } {
+  const work = tempDir(prefix);
+  dirs.push(work);
+  const bin = agentBinDir();
+  dirs.push(bin);
+  const env = {
+    PATH: treePath(bin),
+    IP: ip,
+    ETCD_ENDPOINTS: 'http://127.0.0.1:2379',
+    CONFIG_DIR: join(work, 'config'),
+    BIRD_SOCKET: join(work, 'sockets', 'bird.ctl'),
+    BIRD6_SOCKET: join(work, 'sockets', 'bird6.ctl'),
+    LOG_LEVEL: 'info',
+    ...extra,
+  };
+  return { work, env };
 }
 
 export interface SvStat {
@@ -223,4 +249,28 @@ export async function stopTree(tree: Tree, graceMs = 15_000): Promise<{ code: nu
     return { code: null, signal: 'timeout', ms: Date.now() - t0 };
   }
   return { code: res.code, signal: res.signal, ms: Date.now() - t0 };
+}
+
+/**
+ * The end of a lab test: `first` (e.g. stop the tree), then, whatever it did,
+ * SIGKILL every process left in the lab's namespaces, end every tracked
+ * process, delete the lab and remove `dirs`. `lab` may be undefined (a
+ * beforeAll that failed early).
+ */
+export async function teardownLab(lab: Lab | undefined, dirs: readonly string[], first?: () => Promise<unknown>): Promise<void> {
+  try {
+    if (first) await first();
+  } finally {
+    if (lab) for (const h of lab.hosts.values()) await killNetnsProcesses(h.netns);
+    await killAllTracked(2000);
+    if (lab) await lab.destroy();
+    for (const d of dirs) await removeDir(d);
+  }
+}
+
+/** `teardownLab` after stopping `tree` (SIGTERM to its scanner) if it still runs. */
+export function teardownTreeLab(tree: Tree | undefined, lab: Lab | undefined, dirs: readonly string[]): Promise<void> {
+  return teardownLab(lab, dirs, async () => {
+    if (tree && !tree.scanner.hasExited()) await stopTree(tree);
+  });
 }
