@@ -16,8 +16,16 @@
  * Dialects: `fabricSuite(dialect)` runs the whole fabric with the route
  * reflectors on BIRD 1.6, BIRD 2 or BIRD 3 (test/support/dialect.ts: the
  * agent's BIRD_BIN/BIRD6_BIN and the daemons the RR hosts start); the nodes
- * stay on BIRD 1.6. One test file per dialect (fabric.test.ts,
- * fabric-bird2.test.ts, fabric-bird3.test.ts): each builds its own lab.
+ * stay on BIRD 1.6. One test file per variant (fabric.test.ts,
+ * fabric-bird3.test.ts, fabric-image.test.ts): each builds its own lab.
+ *
+ * The image (`fabricSuite('bird2', { image: true })`, fabric-image.test.ts):
+ * every route reflector host runs the image root (scripts/image-root.sh, the
+ * Dockerfile's runtime stage) as users run the container: s6 as PID 1 of its
+ * own PID namespace, read-only root, the image's user and capabilities, the
+ * agent and both BIRDs under s6 in the host's namespace, etcd reached through
+ * a local forwarder (test/support/image-rr.ts). The scenarios are the same;
+ * they read the agent's lines and BIRD's from the container's log.
  *
  * The topology is built once (beforeAll) and the scenarios run in order,
  * each building on the previous: 1 (seed, IPv4), 4 (IPv6, same hosts), 2
@@ -43,7 +51,7 @@ import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PREFIX } from '../../src/core/config.js';
-import { runAgent, stopAllAgents, type AgentProcess } from '../support/agent.js';
+import { runAgent, stopAllAgents } from '../support/agent.js';
 import { birdc, stateChanges, startBird, type BirdHandle, type Family, type StateChange } from '../support/bird.js';
 import { startEtcd, type EtcdProcess } from '../support/etcd.js';
 import {
@@ -78,6 +86,10 @@ import { startGobgp, type GobgpHandle } from '../support/gobgp.js';
 import { createLab, type Lab, type LabHost } from '../support/netns.js';
 import { nodeBirdConfig, peerName } from '../support/node-bird.js';
 import { killAllTracked, removeDir, tempDir, trackedPids, waitFor } from '../support/processes.js';
+import { etcdBridge, startImageRr, type ImageAgent, type ImageRr } from '../support/image-rr.js';
+import { killAllImages } from '../support/image.js';
+import { REPO } from '../support/s6.js';
+import { execa } from 'execa';
 import { bgpSessions, clusterSet, isEstablished, routesAll } from '../support/routes.js';
 
 const TAG = 'e2e';
@@ -92,10 +104,16 @@ interface RrHost {
   ip: string;
   ip6?: string;
   host: LabHost;
+  /** Its CONFIG_DIR (the image's /config volume). */
   dir: string;
-  agent: AgentProcess;
+  /** The agent's log lines and PID (a process of ours, or the container's agent). */
+  agent: ImageAgent;
+  /** Ends the agent at once (the exit hook). */
+  kill(): void;
   bird: BirdHandle;
   bird6?: BirdHandle;
+  /** In image mode: the container. */
+  image?: ImageRr;
 }
 
 interface NodeHost {
@@ -119,6 +137,10 @@ const model = {
 
 /** The route reflectors' BIRD (set by fabricSuite). */
 let dialect: Dialect = 'bird1';
+/** Route reflectors from the image root (set by fabricSuite). */
+let imageRoot: string | undefined;
+let bridge: { close(): Promise<void> } | undefined;
+let etcdSocket = '';
 
 let etcd: EtcdProcess;
 let client: Etcd3;
@@ -145,7 +167,8 @@ function exitHook(): void {
       /* gone */
     }
   }
-  for (const rr of rrs.values()) rr.agent.child.kill('SIGKILL');
+  for (const rr of rrs.values()) rr.kill();
+  killAllImages();
   deleteNetnsSync(`${RUN}-`);
 }
 
@@ -154,8 +177,9 @@ async function startRr(index: number, ip: string, ip6?: string): Promise<RrHost>
   const host = await lab.addHost(name, `${ip}/24`, ip6 !== undefined ? `${ip6}/64` : undefined);
   const dir = tempDir(`rr-e2e-${name}`);
   dirs.push(dir);
+  if (imageRoot !== undefined) return startImageRrHost(name, index, ip, ip6, host, dir, imageRoot);
   const agent = runAgent(rrAgentEnv(dir, dialect, { IP: ip, ...(ip6 !== undefined ? { IP6: ip6 } : {}), ETCD_ENDPOINTS: etcd.endpoint }));
-  const rr = { name, index, ip, host, dir, agent } as RrHost;
+  const rr = { name, index, ip, host, dir, agent, kill: () => void agent.child.kill('SIGKILL') } as unknown as RrHost;
   if (ip6 !== undefined) rr.ip6 = ip6;
   rrs.set(index, rr);
   await waitFirstInstalls(agent, name, [
@@ -165,6 +189,48 @@ async function startRr(index: number, ip: string, ip6?: string): Promise<RrHost>
   // BIRD reads the agent's file (startBird rewrites it with the same text).
   rr.bird = await startRrBird('v4', dialect, host.netns, dir, READY_MS);
   if (ip6 !== undefined) rr.bird6 = await startRrBird('v6', dialect, host.netns, dir, READY_MS);
+  return rr;
+}
+
+/** A route reflector host running the image root: the container's agent and BIRDs. */
+async function startImageRrHost(name: string, index: number, ip: string, ip6: string | undefined, host: LabHost, dir: string, root: string): Promise<RrHost> {
+  const image = await startImageRr({
+    root,
+    dir,
+    netns: host.netns,
+    etcdSocket,
+    env: { IP: ip, ...(ip6 !== undefined ? { IP6: ip6 } : {}), PROBE_INTERVAL_MS: '2000', LOG_LEVEL: 'info' },
+    ipv6: ip6 !== undefined,
+    readyTimeoutMs: READY_MS * 2,
+  }).catch((e: unknown) => {
+    let log = '';
+    try {
+      log = readFileSync(join(dir, 'pid1.log'), 'utf8').slice(-4000);
+    } catch {
+      /* none */
+    }
+    throw new Error(`${name}: the image did not come up: ${(e as Error).message}\ncontainer log:\n${log}`);
+  });
+  const rr: RrHost = {
+    name,
+    index,
+    ip,
+    host,
+    dir: image.configDir,
+    agent: image.agent,
+    kill: () => {
+      try {
+        process.kill(image.boot.pid1, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    },
+    bird: image.bird,
+    image,
+  };
+  if (image.bird6 !== undefined) rr.bird6 = image.bird6;
+  if (ip6 !== undefined) rr.ip6 = ip6;
+  rrs.set(index, rr);
   return rr;
 }
 
@@ -417,6 +483,7 @@ function markLogs(): LogMarks {
 }
 
 function logSize(h: BirdHandle): number {
+  h.refresh?.();
   try {
     return statSync(h.logPath).size;
   } catch {
@@ -489,8 +556,9 @@ function printUsage(when: string): void {
 // ---------------------------------------------------------------- lifecycle
 
 /** Registers the whole fabric (hooks and scenarios) with the route reflectors on `d`. Call once per test file. */
-export function fabricSuite(d: Dialect): void {
+export function fabricSuite(d: Dialect, o: { image?: boolean } = {}): void {
   dialect = d;
+  const rrLabel = o.image === true ? `the image (${dialectName(d)})` : dialectName(d);
 
   beforeAll(async () => {
     requireDialect(dialect);
@@ -499,6 +567,17 @@ export function fabricSuite(d: Dialect): void {
     process.once('exit', exitHook);
     etcd = await startEtcd();
     client = new Etcd3({ hosts: etcd.endpoint });
+    if (o.image === true) {
+      // The Dockerfile's runtime stage as a root (from the machine's trixie cache: seconds).
+      const work = tempDir('rr-e2e-image');
+      dirs.push(work);
+      const t = Date.now();
+      await execa('sh', [join(REPO, 'scripts/image-root.sh'), join(work, 'root')], { stdin: 'ignore', env: { PATH: `${process.env['PATH'] ?? ''}:/usr/sbin:/sbin` }, timeout: 600_000 });
+      imageRoot = join(work, 'root');
+      etcdSocket = join(work, 'etcd.sock');
+      bridge = await etcdBridge(etcd.endpoint, etcdSocket);
+      log(`image root built in ${secs(Date.now() - t)}`);
+    }
     await Promise.all(labSeed().map((kv) => client.put(kv.key).value(kv.value)));
     lab = await createLab(RUN);
 
@@ -518,7 +597,7 @@ export function fabricSuite(d: Dialect): void {
       const l = rr.agent.find((x) => x.msg === 'install ok' && x.family === 'v6')[0];
       return `${rr.name} ${l?.time ? Date.parse(l.time) - tHosts : '?'} ms`;
     });
-    log(`${dialectName(dialect)} route reflectors; lab up: 8 RR hosts (agent + bird/bird6), 9 nodes (bird + bird6) in ${secs(Date.now() - tHosts)}; agents' first configs installed at ${firstInstall.join(', ')}`);
+    log(`${dialectName(dialect)} route reflectors; lab up: 8 RR hosts (${imageRoot !== undefined ? 'containers of the image root' : 'agent + bird/bird6'}), 9 nodes (bird + bird6) in ${secs(Date.now() - tHosts)}; agents' first configs installed at ${firstInstall.join(', ')}`);
   }, 300_000);
 
   afterAll(async () => {
@@ -531,6 +610,9 @@ export function fabricSuite(d: Dialect): void {
       }
     };
     await step(() => stopAllAgents());
+    await step(() => Promise.all([...rrs.values()].map((rr) => rr.image?.stop())));
+    killAllImages();
+    await step(() => bridge?.close());
     await step(() => gobgp?.stop());
     await step(() => frr?.stop());
     await step(() => killAllTracked());
@@ -539,13 +621,13 @@ export function fabricSuite(d: Dialect): void {
     await step(() => etcd?.stop());
     for (const d of dirs) await step(() => removeDir(d));
     process.removeListener('exit', exitHook);
-    log(`${dialectName(dialect)}: total ${secs(Date.now() - t0)}`);
+    log(`${rrLabel}: total ${secs(Date.now() - t0)}`);
     if (errors.length > 0) throw errors[0];
   }, 60_000);
 
   // ---------------------------------------------------------------- scenarios
 
-  describe(`the seed topology end to end (6 RRs in 3 clusters, 9 nodes), route reflectors on ${dialectName(dialect)}`, () => {
+  describe(`the seed topology end to end (6 RRs in 3 clusters, 9 nodes), route reflectors ${o.image === true ? `from the image root (${dialectName(dialect)})` : `on ${dialectName(dialect)}`}`, () => {
     it('1. every session is Established and every node learns the 8 other nodes\' routes with RFC 4456 attributes', async () => {
       const start = Date.now();
       await waitSessions([...rrExpect('v4'), ...nodeExpect('v4')], 'every IPv4 session Established', 60_000);

@@ -53,6 +53,8 @@ export interface BirdHandle {
   /** Current log length: pass to `logSince` to read only what comes after. */
   logMark(): number;
   logSince(mark: number): string;
+  /** A handle whose log is copied from elsewhere (a container's log: image-rr.ts) brings `logPath` up to date. */
+  refresh?(): void;
   /** SIGTERM (SIGKILL after a grace); resolves when BIRD has exited. */
   stop(): Promise<void>;
 }

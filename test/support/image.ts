@@ -151,7 +151,24 @@ export async function bootImage(o: BootImageOptions): Promise<ImageBoot> {
     },
     { what: `${o.dir}: s6-svscan as PID 1`, timeoutMs: 15_000 },
   );
-  return { pid1, exited: p.exited, hasExited: p.hasExited, log, volumes };
+  const boot = { pid1, exited: p.exited, hasExited: p.hasExited, log, volumes };
+  booted.add(boot);
+  void p.exited.then(() => booted.delete(boot));
+  return boot;
+}
+
+/** Every image root booted here and still running: ended by killAllImages (a killed wrapper would leave its PID namespace running). */
+const booted = new Set<ImageBoot>();
+
+/** SIGKILL to the PID 1 of every booted image (the kernel ends each whole PID namespace); synchronous, for exit hooks too. */
+export function killAllImages(): void {
+  for (const b of booted) {
+    try {
+      process.kill(b.pid1, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
 }
 
 /** `docker exec [--user UID] CONTAINER CMD`: the container's namespaces, root and cwd, the Dockerfile's ENV. */
