@@ -21,6 +21,7 @@ import type { BirdHandle, Family } from './bird.js';
 import { bootImage, type ImageBoot } from './image.js';
 import { killTracked, spawnTracked, waitFor, type TrackedProcess } from './processes.js';
 import { readComm, REPO } from './s6.js';
+import { tieSockets } from './socket-pair.js';
 
 const FORWARDER = join(REPO, 'test', 'support', 'tcp-to-unix.mjs');
 
@@ -30,15 +31,7 @@ export async function etcdBridge(endpoint: string, path: string): Promise<{ clos
   const conns = new Set<net.Socket>();
   const server = net.createServer((c) => {
     const t = net.connect(Number(url.port), url.hostname);
-    conns.add(c).add(t);
-    const end = () => {
-      c.destroy();
-      t.destroy();
-      conns.delete(c);
-      conns.delete(t);
-    };
-    c.on('error', end).on('close', end);
-    t.on('error', end).on('close', end);
+    tieSockets(c, t, conns);
     c.pipe(t);
     t.pipe(c);
   });
