@@ -19,7 +19,7 @@ export function shebangFlags() {
  * Start the agent (or TOOL_CMD under `sh -c`), with its stdout parsed as JSON
  * log lines stamped with the time they arrived.
  */
-export function startTool({ endpoint, configDir, check, toolCmd, nodeArgs = [], env = {} }) {
+export function startTool({ endpoint, configDir, check, toolCmd, nodeArgs = [], env = {}, notify = false }) {
   const toolEnv = {
     PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin`,
     HOME: process.env.HOME ?? '/root',
@@ -31,12 +31,15 @@ export function startTool({ endpoint, configDir, check, toolCmd, nodeArgs = [], 
     BIRD6_SOCKET: join(configDir, 'bird6.ctl'),
     CONFIG_CHECK: check ? '1' : '0',
     LOG_LEVEL: 'info',
+    // notify: s6's readiness pipe on fd 3, as s6-supervise gives it (readyAt: when the agent wrote its newline)
+    ...(notify ? { NOTIFY_FD: '3' } : {}),
     ...env,
   };
+  const stdio = ['ignore', 'pipe', 'pipe', ...(notify ? ['pipe'] : [])];
   const child = toolCmd
-    ? spawn('/bin/sh', ['-c', toolCmd], { env: toolEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+    ? spawn('/bin/sh', ['-c', toolCmd], { env: toolEnv, stdio })
     : // As installed: with the node flags of the bin's #! line, then any extra ones (e.g. --cpu-prof).
-      spawn(process.execPath, [...shebangFlags(), ...nodeArgs, AGENT_MAIN, 'run'], { env: toolEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+      spawn(process.execPath, [...shebangFlags(), ...nodeArgs, AGENT_MAIN, 'run'], { env: toolEnv, stdio });
   track(child);
   const lines = [];
   let partial = '';
@@ -55,7 +58,9 @@ export function startTool({ endpoint, configDir, check, toolCmd, nodeArgs = [], 
     }
   });
   child.stderr.setEncoding('utf8').on('data', (d) => (stderr = (stderr + d).slice(-8000)));
-  return { child, pid: child.pid, lines, stderr: () => stderr, stop: () => terminate(child) };
+  const out = { child, pid: child.pid, lines, readyAt: undefined, stderr: () => stderr, stop: () => terminate(child) };
+  if (notify) child.stdio[3].on('data', () => (out.readyAt ??= now())).on('error', () => undefined);
+  return out;
 }
 
 // ---------------------------------------------------------------- a stand-in BIRD

@@ -1,14 +1,15 @@
 /** `routereflector run`: the agent. */
 import { withPasswordFiles } from '../effects/password-files.js';
-import { configFromEnv } from '../core/config.js';
+import { configFromEnv, PREFIX } from '../core/config.js';
+import { selfOf } from '../core/plan.js';
 import { FAMILIES } from '../core/events.js';
 import { passwordFilesSummary } from '../core/password-files.js';
 import { parse, type Command } from './common.js';
 
 /** The agent's drivers and their libraries, loaded only when it runs (not for `--help`: issue 16). */
-const drivers = () =>
-  Promise.all([import('../effects/bird-check.js'), import('../effects/logger.js'), import('../effects/templates.js'), import('../agent-main.js')]).then(
-    ([{ detectBirds }, { createLog }, { loadRenderer }, { startAgent }]) => ({ detectBirds, createLog, loadRenderer, startAgent }),
+const startUp = () =>
+  Promise.all([import('../effects/bird-check.js'), import('../effects/logger.js'), import('../effects/templates.js'), import('../effects/journal.js')]).then(
+    ([{ detectBirds }, { createLog }, { loadRenderer }, { loadJournal }]) => ({ detectBirds, createLog, loadRenderer, loadJournal }),
   );
 
 const USAGE = `usage: routereflector [run]
@@ -30,7 +31,7 @@ export const runCommand: Command = {
   async run(args, env) {
     parse(args, {});
     const cfg = withPasswordFiles(configFromEnv(env));
-    const { detectBirds, createLog, loadRenderer, startAgent } = await drivers();
+    const { detectBirds, createLog, loadRenderer, loadJournal } = await startUp();
     const log = createLog({ level: cfg.logLevel, format: cfg.logFormat });
     for (const name of ['BIRDC_BIN', 'BIRDC6_BIN']) {
       const value = env[name];
@@ -41,7 +42,12 @@ export const runCommand: Command = {
     for (const family of FAMILIES) log.info('BIRD', { family, ...birds[family] });
     if (cfg.passwords !== undefined) log.info('password files read', passwordFilesSummary(cfg.passwords));
     const render = loadRenderer({ v4: birds.v4.dialect, v6: birds.v6.dialect });
-    const agent = startAgent(cfg, log, birds, render);
+    // The restart path, before the drivers' libraries (etcd3, gRPC, prom-client) are loaded: the fold of
+    // the journal runs in a smaller heap, and none of it waits for them. Undefined: wait for etcd.
+    const restored = cfg.journalFile === undefined ? undefined
+      : loadJournal({ file: cfg.journalFile, keep: cfg.journalFiles, configDir: cfg.configDir, self: selfOf(cfg), prefix: PREFIX, render, log });
+    const { startAgent } = await import('../agent-main.js');
+    const agent = startAgent(cfg, log, birds, render, restored);
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;

@@ -26,7 +26,7 @@
  */
 import { addressSymbol, compareAddresses } from './addresses.js';
 import type { Family } from './events.js';
-import type { PeerOptions } from './keyspace.js';
+import type { Entry, PeerOptions } from './keyspace.js';
 import type { PasswordFiles } from './password-files.js';
 import { sameSecret, type Secret } from './secret.js';
 import type { State } from './state.js';
@@ -230,7 +230,9 @@ function ownPeers(state: State, family: Family, me: string, meshAs: number, mesh
   if (nodeName === undefined) return { peers, notes };
   if (state.ownNode !== nodeName) throw new Error(`the state was folded for NODENAME ${String(state.ownNode)}, the plan is for ${nodeName}`);
   const ownAs = state.ownAs ?? meshAs;
-  for (const p of sortedByKey(new Map(state.hostPeersByNode[family].get(nodeName)))) {
+  const own = new Map<string, Extract<Entry, { kind: 'hostPeer' }>>();
+  state.hostPeersByNode[family].forEach(nodeName, (p, key) => own.set(key, p));
+  for (const p of sortedByKey(own)) {
     if (p.ip === me) {
       notes.push(`own peer ${p.ip} is this RR's own address: no session with itself`);
       continue;
@@ -308,13 +310,13 @@ const NO_NOTES: readonly string[] = Object.freeze([]);
 /** The client session (if any) for one neighbour address, and the conflicts resolved to get it. */
 export function clientAt(state: State, family: Family, frame: Frame, addr: string): { session?: Session; notes: readonly string[] } {
   const offers: Candidate[] = [];
-  for (const [node] of state.nodesByIp[family].get(addr)) {
-    if (node === frame.nodeName) continue; // our own host: its peer keys are our own peers
-    for (const [key, p] of state.hostPeersByNode[family].get(node)) {
+  state.nodesByIp[family].forEach(addr, (node) => {
+    if (node === frame.nodeName) return; // our own host: its peer keys are our own peers
+    state.hostPeersByNode[family].forEach(node, (p, key) => {
       if (p.ip === frame.me) offers.push({ as: p.as, node, specific: true, key, ...(p.opts !== undefined ? { opts: p.opts } : {}) });
-    }
+    });
     if (frame.globalAs !== undefined) offers.push({ as: frame.globalAs, node, specific: false, key: '', ...(frame.globalOpts !== undefined ? { opts: frame.globalOpts } : {}) });
-  }
+  });
   const c = offers.reduce<Candidate | undefined>((a, b) => (a === undefined ? b : preferred(a, b)), undefined);
   if (c === undefined) return { notes: NO_NOTES };
   const notes: string[] = [];
@@ -362,10 +364,9 @@ export function clientAt(state: State, family: Family, frame: Frame, addr: strin
 /** The note for a node that names us as its peer but has no usable address. */
 export function nodeNote(state: State, family: Family, me: string, node: string): string | undefined {
   if (state.hostIps[family].has(node)) return undefined;
-  for (const [, p] of state.hostPeersByNode[family].get(node)) {
-    if (p.ip === me) return `node ${node} peers with this RR but has no valid ip_addr_${family}`;
-  }
-  return undefined;
+  let named = false;
+  state.hostPeersByNode[family].forEach(node, (p) => (named ||= p.ip === me));
+  return named ? `node ${node} peers with this RR but has no valid ip_addr_${family}` : undefined;
 }
 
 /** Every address that may hold a client session, and every node that may need a note. */

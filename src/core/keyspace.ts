@@ -62,29 +62,43 @@ const PEER = segment('peer');
 const IP_ADDR = segment('ip_addr');
 const RR = segment('rr');
 
-/** Classify a key relative to the prefix, or undefined for keys this agent does not use. */
+/**
+ * Classify a key relative to the prefix, or undefined for keys this agent
+ * does not use. Its segments are found with indexOf, not split: this runs
+ * for every key of a full read (300,000 at 100,000 nodes).
+ */
 export function classifyKey(prefix: string, key: string): KeyClass | undefined {
   if (key.charCodeAt(prefix.length) !== 47 /* '/' */ || !key.startsWith(prefix)) return undefined;
-  const parts = key.slice(prefix.length + 1).split('/');
-  const [a, b, c, d] = parts;
-  if (a === 'global') {
-    if (parts.length === 2 && b === 'as_num') return { kind: 'globalAs' };
-    if (parts.length === 2 && b === 'loglevel') return { kind: 'loglevel' };
-    const family = parts.length === 3 && c ? PEER.get(b!) : undefined;
-    if (family && c) return { kind: 'globalPeer', family, keyIp: c };
-    return undefined;
+  const start = prefix.length + 1;
+  const i1 = key.indexOf('/', start);
+  if (i1 < 0) return undefined; // one segment: nothing this agent uses
+  const a = key.slice(start, i1);
+  const i2 = key.indexOf('/', i1 + 1);
+  const b = key.slice(i1 + 1, i2 < 0 ? key.length : i2);
+  if (i2 < 0) {
+    // <a>/<b>: /global/as_num, /global/loglevel, /rr_vN/<ip>
+    if (a === 'global') return b === 'as_num' ? { kind: 'globalAs' } : b === 'loglevel' ? { kind: 'loglevel' } : undefined;
+    const rrFamily = b ? RR.get(a) : undefined;
+    return rrFamily ? { kind: 'rr', family: rrFamily, keyIp: b } : undefined;
   }
-  if (a === 'host' && b) {
-    if (parts.length === 3 && c === 'as_num') return { kind: 'hostAs', node: b };
-    const ipFamily = parts.length === 3 ? IP_ADDR.get(c!) : undefined;
-    if (ipFamily) return { kind: 'hostIp', family: ipFamily, node: b };
-    const peerFamily = parts.length === 4 && d ? PEER.get(c!) : undefined;
-    if (peerFamily && d) return { kind: 'hostPeer', family: peerFamily, node: b, keyIp: d };
-    return undefined;
+  const i3 = key.indexOf('/', i2 + 1);
+  const c = key.slice(i2 + 1, i3 < 0 ? key.length : i3);
+  if (i3 < 0) {
+    // <a>/<b>/<c>: /global/peer_vN/<ip>, /host/<node>/as_num, /host/<node>/ip_addr_vN
+    if (a === 'global') {
+      const family = c ? PEER.get(b) : undefined;
+      return family ? { kind: 'globalPeer', family, keyIp: c } : undefined;
+    }
+    if (a !== 'host' || !b) return undefined;
+    if (c === 'as_num') return { kind: 'hostAs', node: b };
+    const ipFamily = IP_ADDR.get(c);
+    return ipFamily ? { kind: 'hostIp', family: ipFamily, node: b } : undefined;
   }
-  const rrFamily = parts.length === 2 && b ? RR.get(a!) : undefined;
-  if (rrFamily && b) return { kind: 'rr', family: rrFamily, keyIp: b };
-  return undefined;
+  // /host/<node>/peer_vN/<ip>: exactly four segments
+  if (a !== 'host' || !b || key.indexOf('/', i3 + 1) >= 0) return undefined;
+  const d = key.slice(i3 + 1);
+  const peerFamily = d ? PEER.get(c) : undefined;
+  return peerFamily ? { kind: 'hostPeer', family: peerFamily, node: b, keyIp: d } : undefined;
 }
 
 const LOGLEVELS_OFF = new Set(['info', 'none', 'warning', 'error', 'critical', '']);

@@ -33,12 +33,16 @@ export class SmallIndex<K, V> {
     }
   }
 
-  /** The [key, value] pairs under k, in insertion order. */
-  *get(k: K): IterableIterator<[string, V]> {
+  /**
+   * Call `fn` with each [key, value] under k, in insertion order. A callback,
+   * not an iterator: the plan asks this twice per address (100,000 times at
+   * start), and a generator per call was a tenth of the plan's time.
+   */
+  forEach(k: K, fn: (value: V, key: string) => void): void {
     const cur = this.map.get(k);
     if (cur === undefined) return;
-    if (cur instanceof Map) yield* cur;
-    else yield [cur.key, cur.value];
+    if (cur instanceof Map) cur.forEach(fn);
+    else fn(cur.value, cur.key);
   }
 
   keys(): IterableIterator<K> {

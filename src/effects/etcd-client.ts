@@ -3,7 +3,8 @@
  * one-line description of anything etcd3/grpc can throw, for logs.
  */
 import { readFileSync } from 'node:fs';
-import { Etcd3, type IOptions } from 'etcd3';
+import { createRequire } from 'node:module';
+import type { Etcd3, IOptions } from 'etcd3';
 import { ConfigError, type EtcdConfig } from '../core/config.js';
 
 type WatchBackoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
@@ -89,8 +90,30 @@ export function etcdOptions(cfg: EtcdConfig): IOptions {
 }
 
 /** A client for the configured cluster. Throws ConfigError for unreadable TLS files. */
+const require = createRequire(import.meta.url);
+
+/**
+ * The etcd3 library, loaded on first use rather than at import: with gRPC
+ * and protobufjs it takes ~0.2 s to load, which a restart from the journal
+ * does not wait for (readiness is notified before etcd is first asked).
+ */
+export const etcd3 = (): typeof import('etcd3') => require('etcd3') as typeof import('etcd3');
+
 export function createEtcdClient(cfg: EtcdConfig): Etcd3 {
-  return new Etcd3(etcdOptions(cfg));
+  return new (etcd3().Etcd3)(etcdOptions(cfg));
+}
+
+/** An etcd client, or a function that makes it when first called (lazyEtcdClient). */
+export type EtcdClientRef = Etcd3 | (() => Etcd3);
+export const clientOf = (ref: EtcdClientRef): Etcd3 => (typeof ref === 'function' ? ref() : ref);
+
+/** The client of options already validated (etcdOptions), made on the first `get`; `close` closes it if it was. */
+export function lazyEtcdClient(options: IOptions): { get(): Etcd3; close(): void } {
+  let client: Etcd3 | undefined;
+  return {
+    get: () => (client ??= new (etcd3().Etcd3)(options)),
+    close: () => client?.close(),
+  };
 }
 
 const GRPC_CODE = /^\s*(\d+)\s+([A-Z_]+):\s*/;

@@ -29,11 +29,11 @@
  *   progress notifications and are not emitted.
  */
 import { asyncScheduler, defer, Observable, Subject, type SchedulerLike, type Subscription } from 'rxjs';
-import { Range, type Etcd3, type IWatchResponse, type Watcher } from 'etcd3';
+import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
 import type { EtcdBatch, EtcdEvent, EtcdStatus, KeyValue, ResyncCause } from '../core/events.js';
 import { backoffDelay, type Backoff } from '../core/backoff.js';
 import { retryBackoff } from '../streams/retry-backoff.js';
-import { describeEtcdError } from './etcd-client.js';
+import { clientOf, describeEtcdError, etcd3, type EtcdClientRef } from './etcd-client.js';
 
 export interface EtcdSourceOptions {
   /** e.g. PREFIX ('/calico/bgp/v1'); keys under `prefix + '/'` are read and watched. */
@@ -59,6 +59,7 @@ export interface EtcdSourceOptions {
  * compacted meanwhile fails the read, which is then retried).
  */
 export async function readPrefix(client: Etcd3, prefix: string, pageSize: number): Promise<{ revision: number; kvs: KeyValue[]; clusterId: string }> {
+  const { Range } = etcd3();
   const end = Range.prefix(prefix).end;
   const page = (start: Buffer, revision?: number) => {
     const range = client.getAll().inRange(new Range(start, end)).limit(pageSize);
@@ -99,7 +100,7 @@ export interface EtcdSource {
   readonly status$: Observable<EtcdStatus>;
 }
 
-export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): EtcdSource {
+export function etcdSource(client: EtcdClientRef, opts: EtcdSourceOptions): EtcdSource {
   const statuses = new Subject<EtcdStatus>();
   const prefix = opts.prefix.endsWith('/') ? opts.prefix : `${opts.prefix}/`;
   const backoff = opts.retry ?? { initialMs: 500, maxMs: 5_000 };
@@ -125,7 +126,7 @@ export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): EtcdSource {
     /** Read everything; a failed read is retried with backoff (streams/retry-backoff.ts), each failure a `disconnected` status. */
     const snapshot = (cause: ResyncCause, delayMs = 0): void => {
       const read = (): void => {
-        pending = defer(() => readPrefix(client, prefix, opts.pageSize ?? 50_000))
+        pending = defer(() => readPrefix(clientOf(client), prefix, opts.pageSize ?? 50_000))
           .pipe(retryBackoff(backoff, (err, retryInMs) => status({ kind: 'disconnected', reason: describeEtcdError(err), retryInMs }), scheduler))
           .subscribe(({ revision, kvs, clusterId }) => {
             if (closed) return;
@@ -147,7 +148,7 @@ export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): EtcdSource {
     const recover = (err: unknown): void => {
       cancelStreak += 1;
       const wanted = lastRev + 1;
-      client
+      clientOf(client)
         .getAll()
         .prefix(prefix)
         .revision(wanted)
@@ -192,7 +193,7 @@ export function etcdSource(client: Etcd3, opts: EtcdSourceOptions): EtcdSource {
     };
 
     const watch = (): void => {
-      const w = client.watch().prefix(prefix).startRevision(String(lastRev + 1)).watcher();
+      const w = clientOf(client).watch().prefix(prefix).startRevision(String(lastRev + 1)).watcher();
       watcher = w;
       const current = (): boolean => !closed && watcher === w;
       // Every (re)attach resumes right after the last revision delivered.

@@ -14,7 +14,7 @@ import type { Etcd3 } from 'etcd3';
 import { asyncScheduler, catchError, concat, concatMap, defer, EMPTY, from, throwError, type Observable, type SchedulerLike } from 'rxjs';
 import type { Backoff } from '../core/backoff.js';
 import { decideRegistration, keysFor, rrPrefix, type Registration } from '../core/registration.js';
-import { describeEtcdError } from './etcd-client.js';
+import { clientOf, describeEtcdError, type EtcdClientRef } from './etcd-client.js';
 import type { EtcdSource } from './etcd-source.js';
 import { retryBackoff } from '../streams/retry-backoff.js';
 import type { Log } from './logger.js';
@@ -46,12 +46,12 @@ async function registerOne(client: Etcd3, reg: Registration, log: Log): Promise<
 const refused = (err: unknown): boolean => err instanceof Error && /PermissionDenied|AuthenticationFailed|InvalidAuthToken/.test(err.constructor.name);
 
 /** Decide and write each registration in turn; completes when all are done or given up. */
-export function selfRegistration(client: Etcd3, regs: readonly Registration[], log: Log, opts: SelfRegistrationOptions = {}): Observable<never> {
+export function selfRegistration(client: EtcdClientRef, regs: readonly Registration[], log: Log, opts: SelfRegistrationOptions = {}): Observable<never> {
   const backoff: Backoff = opts.retry ?? { initialMs: 500, maxMs: 5_000 };
   return from(regs).pipe(
     concatMap((reg) => {
       const base = { family: reg.family, ip: reg.address };
-      return defer(() => registerOne(client, reg, log)).pipe(
+      return defer(() => registerOne(clientOf(client), reg, log)).pipe(
         // A refusal (permission) is final: logged and given up; any other etcd failure is retried.
         catchError((err: unknown) => {
           if (!refused(err)) return throwError(() => err);

@@ -1,3 +1,6 @@
+import { isIPv6 } from 'node:net';
+import fc from 'fast-check';
+import ipaddr from 'ipaddr.js';
 import { describe, expect, it } from 'vitest';
 import { addressSymbol, compareAddresses, parseAsNumber, parseClusterId, parseIPv4, parseIPv6 } from '../../src/core/addresses.js';
 
@@ -33,6 +36,53 @@ describe('parseIPv6', () => {
     'rejects %j',
     (raw) => expect(parseIPv6(raw).ok).toBe(false),
   );
+  it('compresses the first of two equal zero runs, and a run at either end', () => {
+    expect(value(parseIPv6('fd00:0:0:1:0:0:1:2'))).toBe('fd00::1:0:0:1:2');
+    expect(value(parseIPv6('0:0:1:0:0:1:2:3'))).toBe('::1:0:0:1:2:3');
+    expect(value(parseIPv6('1:2:3:4:5:6:0:0'))).toBe('1:2:3:4:5:6::');
+    expect(value(parseIPv6('1:0:2:0:3:0:4:5'))).toBe('1:0:2:0:3:0:4:5');
+    expect(value(parseIPv6('::0:1.2.3.4'))).toBe('::102:304');
+    expect(parseIPv6('::1.2.3.4')).toEqual({ ok: false, reason: '"::1.2.3.4" is ipv4Mapped, not usable as a BGP neighbour' });
+    expect(value(parseIPv6('64:ff9b::10.0.0.1'))).toBe('64:ff9b::a00:1');
+  });
+
+  // The answer ipaddr.js gives (parseIPv6 was written with it): same text, same rejections.
+  const reference = (raw: string): string | undefined => {
+    if (raw.includes('%') || !isIPv6(raw)) return undefined;
+    const addr = ipaddr.IPv6.parse(raw);
+    return ['unspecified', 'multicast', 'linkLocal', 'ipv4Mapped'].includes(addr.range()) ? undefined : addr.toRFC5952String();
+  };
+  const mine = (raw: string): string | undefined => {
+    const p = parseIPv6(raw);
+    return p.ok ? p.value : undefined;
+  };
+  /** Eight groups, often zero and often at the edges of the unusable ranges, written in the many ways IPv6 allows. */
+  const group = fc.oneof(fc.constant(0), fc.constant(0), fc.constant(0xffff), fc.integer({ min: 0, max: 0xffff }));
+  const first = fc.oneof(group, fc.integer({ min: 0xfe70, max: 0xffff }));
+  const spelled = fc
+    .tuple(first, fc.array(group, { minLength: 7, maxLength: 7 }), fc.boolean(), fc.boolean(), fc.boolean(), fc.nat(8), fc.nat(8))
+    .map(([g0, rest, upper, pad, quad, from, len]) => {
+      const g = [g0, ...rest];
+      let parts = g.map((x) => (pad ? x.toString(16).padStart(4, '0') : x.toString(16)));
+      if (quad) parts = [...parts.slice(0, 6), `${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`];
+      // Leave out a run of zero groups as `::` (any run, not only the longest: every spelling is valid input).
+      let text = parts.join(':');
+      const n = quad ? 7 : 8;
+      const a = Math.min(from, n - 1);
+      let b = a;
+      while (b < n && b - a < len && g[b] === 0) b++;
+      if (b > a) text = `${parts.slice(0, a).join(':')}::${parts.slice(b, n).join(':')}`;
+      return upper ? text.toUpperCase() : text;
+    });
+
+  it('gives what ipaddr.js gives, for every spelling of every address (property)', () => {
+    fc.assert(
+      fc.property(fc.oneof(spelled, fc.ipV6()), (raw) => {
+        expect(mine(raw)).toBe(reference(raw));
+      }),
+      { numRuns: 20_000 },
+    );
+  });
 });
 
 describe('parseAsNumber', () => {
