@@ -179,7 +179,7 @@ export function table(result) {
   const head = [
     'N', 'load s', 'start ms', 'put p50', 'put p99', 'CPU/chg ms', 'child ms', 'burst rewr', 'burst final ms', 'RSS load MiB', 'RSS peak MiB',
     '| -p start ms', '-p put p50', '-p put p99', 'bird -p ms',
-    '| restart ms', 'journal MiB', 'B/chg',
+    '| restart ready / loaded ms', 'journal MiB', 'B/chg',
   ];
   const rows = result.sizes.map((s) => {
     const r = s.run;
@@ -190,13 +190,13 @@ export function table(result) {
       r.burst ? r.burst.finalAfterLastAckMs : '-',
       r.memory.afterLoadMiB, r.memory.peakMiB,
       c ? `| ${c.start.ms}` : '| -', c ? c.put.p50 : '-', c ? c.put.p99 : '-', c ? c.steps.check.p50 : '-',
-      r.restart ? `| ${r.restart.loadedMs}` : '| -', r.journal ? (r.journal.endBytes / MiB).toFixed(1) : '-', r.journal ? r.journal.perChangeBytes : '-',
+      r.restart ? `| ${r.restart.readyMs ?? '-'} / ${r.restart.loadedMs}` : '| -', r.journal ? (r.journal.endBytes / MiB).toFixed(1) : '-', r.journal ? r.journal.perChangeBytes : '-',
     ].map(String);
   });
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const fmt = (r) => r.map((x, i) => x.padStart(w[i])).join('  ');
   const loads = result.sizes.map((s) => `N=${s.n} ${s.loadavgBefore[0]}->${s.loadavgAfter[0]}`).join(', ');
-  const legend = 'CPU/chg: agent and its children per change, idle rate subtracted; child ms: its child processes alone (the agent has none when the check is off; the reload command of a TOOL_CMD); restart ms: start again with etcd down to both configs loaded from the journal; journal MiB: on disk at the end; B/chg: journal bytes per single change';
+  const legend = 'CPU/chg: agent and its children per change, idle rate subtracted; child ms: its child processes alone (the agent has none when the check is off; the reload command of a TOOL_CMD); restart ready / loaded ms: start again with etcd down, from the journal, to readiness notified (BIRD may start) / to both configs loaded by the stand-in BIRDs; journal MiB: on disk at the end; B/chg: journal bytes per single change';
   return [`tool: ${result.tool}`, fmt(head), ...rows.map(fmt), legend, ...birdTable(result), `load average (1 min) before->after: ${loads} on ${result.machine.cpus} CPUs`].join('\n');
 }
 

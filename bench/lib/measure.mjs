@@ -247,7 +247,7 @@ export async function measureRun(ctx, { check, trials, burst, series, label, rea
       tool = undefined;
       for (const b of birds.splice(0)) await b.close();
       out.restart = await restartFromJournal(configDir, opts);
-      log(`${label}: restart from the journal (etcd down): state rebuilt ${out.restart.journalMs} ms, both configs loaded ${out.restart.loadedMs} ms after start`);
+      log(`${label}: restart from the journal (etcd down): state rebuilt ${out.restart.journalMs} ms, readiness notified ${out.restart.readyMs} ms, both configs loaded ${out.restart.loadedMs} ms after start`);
     }
   } finally {
     watch.stop();
@@ -280,7 +280,7 @@ async function restartFromJournal(configDir, opts) {
   const birds = [];
   for (const name of ['bird', 'bird6']) birds.push(await standInBird(join(configDir, `${name}.ctl`), join(configDir, `${name}.cfg`)));
   const t0 = now();
-  const tool = startTool({ endpoint: `http://127.0.0.1:${await freePort()}`, configDir, check: false, nodeArgs: opts.nodeArgs, env: opts.toolEnv });
+  const tool = startTool({ endpoint: `http://127.0.0.1:${await freePort()}`, configDir, check: false, nodeArgs: opts.nodeArgs, env: opts.toolEnv, notify: true });
   try {
     const deadline = Date.now() + opts.startTimeoutMs;
     const at = (pred) => tool.lines.find(pred)?.t;
@@ -293,6 +293,8 @@ async function restartFromJournal(configDir, opts) {
     }
     const line = tool.lines.find(restored);
     return {
+      // readiness notified on the s6 pipe: BIRD may start (s6 starts it now) with the installed configs
+      readyMs: tool.readyAt === undefined ? undefined : r1(tool.readyAt - t0),
       journalMs: r1(at(restored) - t0),
       loadedMs: r1(Math.max(at(loaded('v4')), at(loaded('v6'))) - t0),
       restoreDurationMs: line?.durationMs,

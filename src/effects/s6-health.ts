@@ -27,7 +27,6 @@ import { constants, existsSync, openSync, closeSync, unlinkSync } from 'node:fs'
 import net from 'node:net';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { execa } from 'execa';
 import { asyncScheduler, EMPTY, Observable, type SchedulerLike } from 'rxjs';
 import type { Probe } from '../core/events.js';
 import { resubscribeEvery, s6EventProbes } from '../streams/s6-events.js';
@@ -75,6 +74,8 @@ function s6Subscription(scandir: string, service: string): Observable<string> {
       if (!existsSync(eventDir)) return fail(`no event fifodir ${eventDir}`);
       const path = join(eventDir, fifoName());
       try {
+        // execa loaded here, not at start: nothing before readiness waits for it (~0.1 s to load).
+        const { execa } = await import('execa');
         await execa('mkfifo', ['-m', '0600', path], { stdin: 'ignore' });
       } catch (err) {
         return fail(`mkfifo ${path} failed`, err);

@@ -130,6 +130,13 @@ describe.skipIf(!canRun)('bird-control against real BIRD', { timeout: 60_000 }, 
       expect(m).toMatchObject({ ok: false, message: 'cannot run /nonexistent/bird: ENOENT' });
     });
 
+    it('kills a check that does not finish in time: no verdict', async () => {
+      const hung = join(dir, 'hung-bird');
+      writeFileSync(hung, '#!/bin/sh\nexec sleep 30\n', { mode: 0o755 });
+      const r = await birdCheck({ bird: hung, file: join(dir, 'bad.cfg'), timeoutMs: 300 });
+      expect(r).toMatchObject({ ok: false, noVerdict: true, message: `${hung} -p timed out after 300 ms` });
+    });
+
     it('bird6 insists on a configured router id', async () => {
       const f = join(dir, 'norid6.cfg');
       writeFileSync(f, 'protocol device { }\n');
