@@ -49,6 +49,7 @@ export const DEFAULTS = {
   birdStartTimeoutMs: 600_000,
   pollMs: 2,
   gapMs: 150,
+  restarts: 3,
   settleMs: 1500,
   idleMs: 2000,
   burstTailMs: 2500,
@@ -79,6 +80,7 @@ export function optionsFromEnv(env = process.env) {
     ['BENCH_BIRD_START_TIMEOUT_MS', 'birdStartTimeoutMs'],
     ['BENCH_POLL_MS', 'pollMs'],
     ['BENCH_GAP_MS', 'gapMs'],
+    ['BENCH_RESTARTS', 'restarts'],
   ]) {
     const v = int(name);
     if (v !== undefined) o[key] = v;

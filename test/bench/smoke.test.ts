@@ -41,7 +41,9 @@ describe('bench smoke (N=200)', () => {
     expect(r.burst.rewrites).toBeGreaterThanOrEqual(1);
     expect(r.burst.installs).toBeGreaterThanOrEqual(1);
     // The restart path: started again with etcd down, from the journal; its cost on disk and per change.
-    for (const x of [r.restart.journalMs, r.restart.loadedMs, r.journal.endBytes, r.journal.perChangeBytes]) expect(isNum(x)).toBe(true);
+    for (const x of [r.restart.readyMs, r.restart.journalMs, r.restart.loadedMs, r.journal.endBytes, r.journal.perChangeBytes]) expect(isNum(x)).toBe(true);
+    expect(r.restart.runs.length).toBeGreaterThan(0);
+    for (const run of r.restart.runs) expect(run.readyMs).toBeLessThanOrEqual(run.loadedMs);
     expect(r.journal.perChangeBytes).toBeGreaterThan(0);
     const c = s.checked;
     expect(isNum(c.start.ms) && isNum(c.put.p50) && isNum(c.steps.check.p50)).toBe(true);
