@@ -4,7 +4,7 @@
  * samples inside a time window: the bench records each phase (start, trials,
  * burst) as monotonic microseconds, the clock of the profile's timestamps.
  *
- *   node bench/profile-summary.mjs PROFILE [--results RESULT.json --size N --phase trials|start|burst [--run run|checked]]
+ *   node bench/profile-summary.mjs PROFILE [--results RESULT.json --size N --phase trials|start|burst|unrelated [--run run|checked]]
  *                                          [--from US --to US] [--top 25] [--per K]
  *
  * Prints self and inclusive time per function, and self time per module
@@ -27,12 +27,20 @@ let to = values.to !== undefined ? Number(values.to) : Infinity;
 let per = values.per !== undefined ? Number(values.per) : 1;
 if (values.results) {
   const res = JSON.parse(readFileSync(values.results, 'utf8'));
-  const size = res.sizes.find((s) => String(s.n) === values.size) ?? res.sizes[0];
-  const run = size[values.run];
-  const ph = run.phases[values.phase ?? 'trials'];
-  from = ph.fromUs;
-  to = ph.toUs;
-  if (values.per === undefined && (values.phase ?? 'trials') === 'trials') per = run.cpu.trials;
+  if (values.phase === 'unrelated') {
+    // the fabric run's changes that do not concern the RR (bench/lib/fabric.mjs)
+    const run = res.fabric[values.run];
+    from = run.phases.unrelated.fromUs;
+    to = run.phases.unrelated.toUs;
+    if (values.per === undefined) per = run.unrelated.changes;
+  } else {
+    const size = res.sizes.find((s) => String(s.n) === values.size) ?? res.sizes[0];
+    const run = size[values.run];
+    const ph = run.phases[values.phase ?? 'trials'];
+    from = ph.fromUs;
+    to = ph.toUs;
+    if (values.per === undefined && (values.phase ?? 'trials') === 'trials') per = run.cpu.trials;
+  }
 }
 
 const byId = new Map(prof.nodes.map((n) => [n.id, n]));

@@ -151,6 +151,7 @@ async function fabricRun(ctx, { check, trials, unrelated, burst, series, label }
     // 2. changes that do not concern this RR
     if (unrelated > 0) {
       const tU0 = now();
+      out.phases = { unrelated: { fromUs: hrUs() } };
       const io0 = io(tool.pid);
       const j0 = journalBytes(configDir);
       const c0 = schedNs(tool.pid);
@@ -168,6 +169,7 @@ async function fabricRun(ctx, { check, trials, unrelated, burst, series, label }
       await Promise.all(Array.from({ length: opts.burstConcurrency }, worker));
       await sleep(opts.burstTailMs); // let the agent take in the last ones
       const elapsed = now() - tU0;
+      out.phases.unrelated.toUs = hrUs();
       const io1 = io(tool.pid);
       const j1 = journalBytes(configDir);
       const ns = schedNs(tool.pid) - c0 - idleNsPerMs * elapsed;

@@ -20,28 +20,6 @@ export { DEFAULT_AS, kindOfSessionName, sameSession, SESSION_KINDS, type FamilyP
 
 const MAX_NOTES = 20;
 
-/** The previous frame still holds: only the addresses and nodes a change touched need deciding again. */
-const sameFrame = (a: Frame, b: Frame): boolean =>
-  a.me === b.me &&
-  a.member === b.member &&
-  a.meshAs === b.meshAs &&
-  a.clusterId === b.clusterId &&
-  a.globalAs === b.globalAs &&
-  a.globalOpts === b.globalOpts &&
-  a.nodeName === b.nodeName &&
-  a.importLimit === b.importLimit &&
-  a.passwords === b.passwords &&
-  sameSessions(a.mesh, b.mesh) &&
-  sameSessions(a.peers, b.peers) &&
-  a.peerNotes.join('\n') === b.peerNotes.join('\n');
-
-const sameSessions = (a: ReadonlyMap<string, Session>, b: ReadonlyMap<string, Session>): boolean =>
-  a.size === b.size &&
-  [...a].every(([ip, s]) => {
-    const o = b.get(ip);
-    return o !== undefined && sameSession(o, s);
-  });
-
 type SelfSource = {
   readonly ip: string;
   readonly ip6?: string | undefined;
@@ -96,7 +74,8 @@ function update(memo: PlanMemo, state: State, family: Family, frame: Frame, addr
     }
   }
   for (const node of nodes) {
-    const note = nodeNote(state, family, frame.me, node);
+    // Our own host's peer keys are our own peers, not a client without an address (as in `candidates`).
+    const note = node === frame.nodeName ? undefined : nodeNote(state, family, frame.me, node);
     if (note !== undefined) memo.notesByNode.set(node, note);
     else memo.notesByNode.delete(node);
   }
@@ -182,12 +161,16 @@ export function derivePlan(state: State, family: Family, self: Self, memo?: Plan
   const dirty = memo ? takeDirty(state, family) : undefined;
   if (me === undefined) return { ...base, member: false, sessions: [], notes: [] };
 
-  const frame = frameOf(state, family, me, self);
   const m = memo ?? createPlanMemo();
+  // Nothing the frame is made of changed (RR members, global peers, AS, our own peers are `structural`
+  // in the dirty record): the memo's frame holds, without building the mesh again for every change.
+  // (Random walks hold this to the plan without a memo: test/unit/plan-memo.test.ts.)
+  const held = m.frame !== undefined && dirty !== undefined && !dirty.structural ? m.frame : undefined;
+  const frame = held ?? frameOf(state, family, me, self);
   let order: readonly Session[];
-  if (m.frame !== undefined && dirty !== undefined && !dirty.structural && sameFrame(m.frame, frame)) {
-    const touched = update(m, state, family, m.frame, dirty.addrs, dirty.nodes);
-    order = touched.length > 0 ? reorder(m, m.frame, touched) : m.order;
+  if (held !== undefined && dirty !== undefined) {
+    const touched = update(m, state, family, held, dirty.addrs, dirty.nodes);
+    order = touched.length > 0 ? reorder(m, held, touched) : m.order;
   } else {
     const previous = new Map<string, Session>([...m.clients, ...(m.frame?.mesh ?? []), ...(m.frame?.peers ?? [])]);
     m.clients = new Map();

@@ -15,11 +15,15 @@ function rng(seed: number): () => number {
 }
 
 describe('derivePlan with a memo', () => {
-  it('gives the same plan and the same bytes as without, over a random walk of 1,500 changes', () => {
+  // With NODENAME (node `a` is this RR's own host: its peer_v4 keys are its own peers, its as_num its AS) and without.
+  it.each([
+    { name: 'without NODENAME', nodeName: undefined },
+    { name: 'with NODENAME a', nodeName: 'a' },
+  ])('gives the same plan and the same bytes as without, over a random walk of 1,500 changes ($name)', ({ nodeName }) => {
     const rand = rng(42);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
-    const state = createState();
-    const self = { ip: '10.0.0.1', ip6: 'fd00::1' };
+    const state = createState(nodeName);
+    const self = { ip: '10.0.0.1', ip6: 'fd00::1', ...(nodeName !== undefined ? { nodeName } : {}) };
     const memo = { v4: createPlanMemo(), v6: createPlanMemo() };
     const render = createRenderer();
     const renderFresh = createRenderer(); // its own block cache: fresh plans share no sessions with memoised ones
@@ -44,6 +48,10 @@ describe('derivePlan with a memo', () => {
       () => ({ type: 'put', key: `${PREFIX}/global/as_num`, value: pick(['64512', '65001']) }),
       () => ({ type: 'put', key: `${PREFIX}/host/${pick(nodes)}/ip_addr_v6`, value: pick(['fd00::1:1', 'fd00::1:2']) }),
       () => ({ type: 'put', key: `${PREFIX}/host/${pick(nodes)}/peer_v6/fd00::1`, value: '{"ip":"fd00::1","as_num":1}' }),
+      () => ({ type: 'put', key: `${PREFIX}/host/${pick(nodes)}/as_num`, value: pick(['64512', '65002']) }),
+      () => ({ type: 'delete', key: `${PREFIX}/host/${pick(nodes)}/as_num` }),
+      () => ({ type: 'put', key: `${PREFIX}/host/${pick(nodes)}/peer_v4/10.0.2.1`, value: JSON.stringify({ ip: '10.0.2.1', as_num: pick([64512, 65003]) }) }),
+      () => ({ type: 'put', key: `${PREFIX}/global/loglevel`, value: pick(['debug', 'info']) }),
     ];
     let sessionsSeen = 0;
     for (let rev = 1; rev <= 1500; rev++) {
