@@ -176,7 +176,7 @@ async function fabricRun(ctx, { check, trials, unrelated, burst, series, label }
       out.unrelated = {
         changes: unrelated,
         configWrites: w4.rewritesSince(tU0) + w6.rewritesSince(tU0),
-        cpuPerChangeMs: r1(Math.max(0, ns) / 1e6 / unrelated * 10) / 10,
+        cpuPerChangeMs: Math.round((Math.max(0, ns) / 1e6 / unrelated) * 100) / 100,
         cpuTicksPerChangeMs: r1((cpuMs(tool.pid).self - tick0) / unrelated),
         writeSyscalls: io1.syscw - io0.syscw,
         writeBytes: io1.wchar - io0.wchar,

@@ -23,8 +23,8 @@ import { closeSync, existsSync, fchmodSync, fstatSync, ftruncateSync, mkdirSync,
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import { sha256Of } from '../core/config-bytes.js';
-import { FAMILIES, type EtcdBatch, type EtcdStatus, type Family, type FamilyConfig, type HealthEvent, type KeyValue, type OutcomeEvent } from '../core/events.js';
-import { encodeJournalLine, identityOf, JOURNAL_VERSION, scanJournal, parseJournalLine, type JournalEntry, type JournalRecord, type RunIdentity } from '../core/journal.js';
+import { FAMILIES, type EtcdBatch, type EtcdEvent, type EtcdStatus, type Family, type FamilyConfig, type HealthEvent, type KeyValue, type OutcomeEvent } from '../core/events.js';
+import { encodeJournalLinePieces, identityOf, JOURNAL_VERSION, scanJournal, parseJournalLine, type JournalEntry, type JournalRecord, type RunIdentity } from '../core/journal.js';
 import { selfOf, type Self } from '../core/plan.js';
 import type { PasswordFiles } from '../core/password-files.js';
 import type { Render } from '../core/render.js';
@@ -110,8 +110,8 @@ export function openJournal(o: JournalOptions): Journal {
   let state: State | undefined = o.restored?.state;
   let clusterId: string | undefined = o.restored?.clusterId;
   const latest: Partial<Record<Family, { generation: number; sha256: string }>> = { ...(o.restored?.configs ?? {}) };
-  /** Lines queued for the next write, in order (a big checkpoint is encoded when it is written). */
-  let queue: Array<string | (() => string)> = [];
+  /** Lines queued for the next write, in order: a line's UTF-8 pieces, or a record encoded (piece by piece) when it is written. */
+  let queue: Array<Buffer[] | (() => Iterable<Buffer>)> = [];
   let queued = 0;
   /** Bytes of the newest checkpoint: a file rotates past max(maxBytes, twice this), so a checkpoint
    * bigger than maxBytes (a fabric of 100k hosts) is not rewritten on every record after it. */
@@ -136,13 +136,31 @@ export function openJournal(o: JournalOptions): Journal {
     if (timer !== undefined) clearImmediate(timer);
     timer = undefined;
     if (broken || fd === undefined || queue.length === 0) return;
-    const buf = Buffer.from(queue.map((l) => (typeof l === 'string' ? l : l())).join(''), 'utf8');
+    const lines = queue;
     queue = [];
     queued = 0;
-    try {
+    const out = fd;
+    // Small lines go out together in one write; a full keyspace's line as its pieces come (never one 93 MB buffer).
+    let small: Buffer[] = [];
+    const writeAll = (buf: Buffer): void => {
       let off = 0;
-      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+      while (off < buf.length) off += writeSync(out, buf, off, buf.length - off);
       size += buf.length;
+    };
+    const writeSmall = (): void => {
+      if (small.length > 0) writeAll(small.length === 1 ? small[0]! : Buffer.concat(small));
+      small = [];
+    };
+    try {
+      for (const l of lines) {
+        if (Array.isArray(l)) {
+          small.push(...l);
+          continue;
+        }
+        writeSmall();
+        for (const piece of l()) writeAll(piece);
+      }
+      writeSmall();
     } catch (err) {
       fail(err);
     }
@@ -150,19 +168,24 @@ export function openJournal(o: JournalOptions): Journal {
 
   const append = (body: Body): void => {
     if (broken || fd === undefined) return;
-    const line = encodeJournalLine({ t: new Date().toISOString(), run, ...body }) + '\n';
+    // A full keyspace (a checkpoint, a full read of etcd) is encoded as it is written, piece by piece.
+    if (body.type === 'checkpoint' || (body.type === 'batch' && (body['events'] as EtcdEvent[]).some((e) => e.type === 'resync'))) return appendLater(body);
+    const line = [...encodeJournalLinePieces({ t: new Date().toISOString(), run, ...body })];
     queue.push(line);
-    queued += line.length;
+    for (const piece of line) queued += piece.length;
     timer ??= setImmediate(flush);
   };
-  /** A record encoded at the next write, not now (its body must not change meanwhile). */
+  /** A record encoded at the next write, piece by piece, not now (its body, never mutated by the agent, must not change meanwhile). */
   const appendLater = (body: Body): void => {
     if (broken || fd === undefined) return;
     const t = new Date().toISOString();
-    queue.push(() => {
-      const line = encodeJournalLine({ t, run, ...body }) + '\n';
-      if (body.type === 'checkpoint') checkpointBytes = Buffer.byteLength(line, 'utf8');
-      return line;
+    queue.push(function* () {
+      let bytes = 0;
+      for (const piece of encodeJournalLinePieces({ t, run, ...body })) {
+        bytes += piece.length;
+        yield piece;
+      }
+      if (body.type === 'checkpoint') checkpointBytes = bytes;
     });
     timer ??= setImmediate(flush);
   };

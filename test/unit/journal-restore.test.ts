@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PREFIX } from '../../src/core/config.js';
 import { FAMILIES } from '../../src/core/events.js';
-import { encodeJournalLine, parseJournalLine, scanJournal } from '../../src/core/journal.js';
+import { encodeJournalLine, encodeJournalLinePieces, parseJournalLine, scanJournal } from '../../src/core/journal.js';
 import { restoreFromJournal } from '../../src/core/restore.js';
 import { loadJournal } from '../../src/effects/journal.js';
 import { replayJournal } from '../../src/streams/replay.js';
@@ -43,6 +43,23 @@ describe('journal line format', () => {
     expect(() => parseJournalLine(line.replace('"revision":2', '"revision":3'))).toThrow(/checksum mismatch/);
     expect(() => parseJournalLine('{"t":"x","run":"r","type":"settled","batches":1,"revision":2}')).toThrow(/no checksum/);
     expect(parseJournalLine('{"t":"x","run":"r","type":"settled","batches":1,"revision":2}', true).type).toBe('settled');
+  });
+
+  it('encodes a full keyspace in pieces that join to exactly the whole line', () => {
+    // 45,001 keys: three slices of 20,000 and one of 5,001; values with quotes, backslashes, non-ASCII and a NUL.
+    const kvs = Array.from({ length: 45_001 }, (_, i) => ({ key: `${PREFIX}/host/n${i}/ip_addr_v4`, value: i % 1000 === 7 ? `"é\\\u0000${i}"` : `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}` }));
+    const checkpoint = { t: 'x', run: 'r', type: 'checkpoint', version: 2, ip: '10.0.0.1', prefix: PREFIX, batches: 3, revision: 9, kvs, configs: {} };
+    const batch = { t: 'x', run: 'r', type: 'batch', n: 1, revision: 9, events: [{ type: 'resync', revision: 9, kvs }] };
+    for (const record of [checkpoint, batch]) {
+      const pieces = [...encodeJournalLinePieces(record)];
+      expect(pieces.length).toBe(5);
+      const joined = Buffer.concat(pieces);
+      expect(joined.toString('utf8')).toBe(`${encodeJournalLine(record)}\n`);
+      expect(parseJournalLine(joined.subarray(0, joined.length - 1))).toMatchObject({ type: record.type, revision: 9 });
+    }
+    // Small records, and a keyspace below one slice, stay one piece.
+    expect([...encodeJournalLinePieces({ t: 'x', run: 'r', type: 'settled', batches: 1, revision: 2 })]).toHaveLength(1);
+    expect([...encodeJournalLinePieces({ ...checkpoint, kvs: kvs.slice(0, 10) })]).toHaveLength(1);
   });
 
   it('finds a torn tail and a corrupt line in the middle', () => {
