@@ -89,7 +89,6 @@ export function etcdOptions(cfg: EtcdConfig): IOptions {
   return options;
 }
 
-/** A client for the configured cluster. Throws ConfigError for unreadable TLS files. */
 const require = createRequire(import.meta.url);
 
 /**
@@ -99,6 +98,7 @@ const require = createRequire(import.meta.url);
  */
 export const etcd3 = (): typeof import('etcd3') => require('etcd3') as typeof import('etcd3');
 
+/** A client for the configured cluster. Throws ConfigError for unreadable TLS files. */
 export function createEtcdClient(cfg: EtcdConfig): Etcd3 {
   return new (etcd3().Etcd3)(etcdOptions(cfg));
 }
@@ -110,9 +110,16 @@ export const clientOf = (ref: EtcdClientRef): Etcd3 => (typeof ref === 'function
 /** The client of options already validated (etcdOptions), made on the first `get`; `close` closes it if it was. */
 export function lazyEtcdClient(options: IOptions): { get(): Etcd3; close(): void } {
   let client: Etcd3 | undefined;
+  let closed = false;
   return {
-    get: () => (client ??= new (etcd3().Etcd3)(options)),
-    close: () => client?.close(),
+    get: () => {
+      if (closed) throw new Error('etcd client closed: the agent is stopping');
+      return (client ??= new (etcd3().Etcd3)(options));
+    },
+    close: () => {
+      closed = true;
+      client?.close();
+    },
   };
 }
 

@@ -13,7 +13,7 @@ import type { Subscription } from 'rxjs';
 import { Etcd3 } from 'etcd3';
 import { ConfigError } from '../../src/core/config.js';
 import type { EtcdBatch, EtcdEvent } from '../../src/core/events.js';
-import { createEtcdClient, describeEtcdError, etcdOptions } from '../../src/effects/etcd-client.js';
+import { createEtcdClient, describeEtcdError, etcdOptions, lazyEtcdClient } from '../../src/effects/etcd-client.js';
 import type { EtcdStatus } from '../../src/core/events.js';
 import { etcdSource, readPrefix } from '../../src/effects/etcd-source.js';
 import {
@@ -508,6 +508,17 @@ describe('createEtcdClient / etcdOptions', () => {
     writeFileSync(join(dir, 'key.pem'), 'KEY');
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('lazyEtcdClient makes one client at the first get, and none after close', () => {
+    const lazy = lazyEtcdClient(etcdOptions({ endpoints: ['http://127.0.0.1:1'] }));
+    const a = lazy.get();
+    expect(lazy.get()).toBe(a);
+    lazy.close();
+    expect(() => lazy.get()).toThrow('etcd client closed');
+    const unused = lazyEtcdClient(etcdOptions({ endpoints: ['http://127.0.0.1:1'] }));
+    unused.close(); // nothing was made: nothing to close
+    expect(() => unused.get()).toThrow('etcd client closed');
+  });
 
   it('names the variable of a TLS file it cannot read', () => {
     const cfg = { endpoints: ['https://127.0.0.1:2379'], caCertFile: '/nonexistent/ca.pem' };
