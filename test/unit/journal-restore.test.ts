@@ -62,6 +62,18 @@ describe('journal line format', () => {
     expect([...encodeJournalLinePieces({ ...checkpoint, kvs: kvs.slice(0, 10) })]).toHaveLength(1);
   });
 
+  it('cuts off a line torn between its slices (killed while writing a full keyspace), keeping the lines before it', () => {
+    const kvs = Array.from({ length: 45_001 }, (_, i) => ({ key: `${PREFIX}/host/n${i}/ip_addr_v4`, value: `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}` }));
+    const before = encodeJournalLine({ t: 'x', run: 'r', type: 'settled', batches: 1, revision: 2 });
+    const pieces = [...encodeJournalLinePieces({ t: 'x', run: 'r', type: 'checkpoint', version: 2, ip: '10.0.0.1', prefix: PREFIX, batches: 1, revision: 2, kvs, configs: {} })];
+    for (const written of [1, 2, pieces.length - 1]) {
+      const scan = scanJournal(Buffer.concat([Buffer.from(`${before}\n`), ...pieces.slice(0, written)]));
+      expect(scan.records).toEqual([expect.objectContaining({ type: 'settled', revision: 2 })]);
+      expect(scan.goodBytes).toBe(before.length + 1);
+      expect(scan.tail).toMatchObject({ fromLine: 2, lines: 1 });
+    }
+  });
+
   it('finds a torn tail and a corrupt line in the middle', () => {
     const a = encodeJournalLine({ t: 'x', run: 'r', type: 'settled', batches: 1, revision: 2 });
     const b = encodeJournalLine({ t: 'x', run: 'r', type: 'settled', batches: 2, revision: 3 });
