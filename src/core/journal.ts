@@ -160,11 +160,11 @@ const SLICE_KEYS = 20_000;
 
 type AnyRecord = JournalRecord | ({ type: string; t: string; run: string } & Record<string, unknown>);
 
-/** The record's full keyspace when it has one worth slicing: a checkpoint's `kvs`, or the resync event's of a batch. */
-function keyspaceOf(record: AnyRecord): readonly KeyValue[] | undefined {
+/** The record's full keyspace, if it carries one: a checkpoint's `kvs`, or a batch's resync event's. */
+export function keyspaceOf(record: { type: string } & Record<string, unknown>): readonly KeyValue[] | undefined {
   const r = record as { type: string; kvs?: unknown; events?: unknown };
   const kvs = r.type === 'checkpoint' ? r.kvs : r.type === 'batch' && Array.isArray(r.events) ? (r.events as EtcdEvent[]).find((e) => e.type === 'resync')?.kvs : undefined;
-  return Array.isArray(kvs) && kvs.length > SLICE_KEYS ? (kvs as KeyValue[]) : undefined;
+  return Array.isArray(kvs) ? (kvs as KeyValue[]) : undefined;
 }
 
 /**
@@ -176,7 +176,8 @@ function keyspaceOf(record: AnyRecord): readonly KeyValue[] | undefined {
  * whole, it was ~270 MiB of the agent's peak RSS in that fabric.
  */
 export function* encodeJournalLinePieces(record: AnyRecord): Generator<Buffer> {
-  const kvs = keyspaceOf(record);
+  const all = keyspaceOf(record as { type: string } & Record<string, unknown>);
+  const kvs = all !== undefined && all.length > SLICE_KEYS ? all : undefined;
   const mark = JSON.stringify('\u0000keyspace\u0000');
   const json = kvs === undefined ? undefined : JSON.stringify(record, (_k, v: unknown) => (v === kvs ? '\u0000keyspace\u0000' : v));
   const at = json === undefined ? -1 : json.indexOf(mark);

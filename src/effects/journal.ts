@@ -23,8 +23,8 @@ import { closeSync, existsSync, fchmodSync, fstatSync, ftruncateSync, mkdirSync,
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import { sha256Of } from '../core/config-bytes.js';
-import { FAMILIES, type EtcdBatch, type EtcdEvent, type EtcdStatus, type Family, type FamilyConfig, type HealthEvent, type KeyValue, type OutcomeEvent } from '../core/events.js';
-import { encodeJournalLinePieces, identityOf, JOURNAL_VERSION, scanJournal, parseJournalLine, type JournalEntry, type JournalRecord, type RunIdentity } from '../core/journal.js';
+import { FAMILIES, type EtcdBatch, type EtcdStatus, type Family, type FamilyConfig, type HealthEvent, type KeyValue, type OutcomeEvent } from '../core/events.js';
+import { encodeJournalLine, encodeJournalLinePieces, identityOf, keyspaceOf, JOURNAL_VERSION, scanJournal, parseJournalLine, type JournalEntry, type JournalRecord, type RunIdentity } from '../core/journal.js';
 import { selfOf, type Self } from '../core/plan.js';
 import type { PasswordFiles } from '../core/password-files.js';
 import type { Render } from '../core/render.js';
@@ -169,10 +169,10 @@ export function openJournal(o: JournalOptions): Journal {
   const append = (body: Body): void => {
     if (broken || fd === undefined) return;
     // A full keyspace (a checkpoint, a full read of etcd) is encoded as it is written, piece by piece.
-    if (body.type === 'checkpoint' || (body.type === 'batch' && (body['events'] as EtcdEvent[]).some((e) => e.type === 'resync'))) return appendLater(body);
-    const line = [...encodeJournalLinePieces({ t: new Date().toISOString(), run, ...body })];
-    queue.push(line);
-    for (const piece of line) queued += piece.length;
+    if (keyspaceOf(body) !== undefined) return appendLater(body);
+    const line = Buffer.from(`${encodeJournalLine({ t: new Date().toISOString(), run, ...body })}\n`, 'utf8');
+    queue.push([line]);
+    queued += line.length;
     timer ??= setImmediate(flush);
   };
   /** A record encoded at the next write, piece by piece, not now (its body, never mutated by the agent, must not change meanwhile). */
