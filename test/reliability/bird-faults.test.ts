@@ -40,10 +40,14 @@ const since = (lines: LogLine[], mark: number, pred: (l: LogLine) => boolean): L
 /**
  * `show protocols` without what moves by itself: the `since` column (BIRD derives it from a clock that
  * drifts by a second between calls), and the BGP state of a session still trying to connect (towards a
- * client that is not there it turns between Active and Connect).
+ * client that is not there it turns between Active and Connect), and the column padding that goes with it.
  */
 const withoutSince = (text: string): string =>
-  text.replace(/\b(\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}(\.\d+)?)\b/g, '<since>').replace(/\b(Idle|Connect|Active|OpenSent|OpenConfirm)\b/g, '<connecting>');
+  text
+    .replace(/\b(\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}(\.\d+)?)\b/g, '<since>')
+    .replace(/\b(Idle|Connect|Active|OpenSent|OpenConfirm)\b/g, '<connecting>')
+    .replace(/[ \t]+/g, ' ')
+    .replace(/ $/gm, '');
 const t = (l: LogLine | undefined): number => Date.parse(String(l?.time));
 
 beforeAll(async () => {
