@@ -71,7 +71,7 @@ export async function readSnapshot(client: Etcd3, endpoints: readonly string[], 
   ]);
   const state = createState(nodeName);
   let lastError = '';
-  const source = etcdSource(client, { prefix: PREFIX });
+  const source = etcdSource(() => client, { prefix: PREFIX });
   const status = source.status$.subscribe((s) => {
     if (s.kind === 'disconnected') lastError = s.reason;
   });

@@ -103,9 +103,8 @@ export function createEtcdClient(cfg: EtcdConfig): Etcd3 {
   return new (etcd3().Etcd3)(etcdOptions(cfg));
 }
 
-/** An etcd client, or a function that makes it when first called (lazyEtcdClient). */
-export type EtcdClientRef = Etcd3 | (() => Etcd3);
-export const clientOf = (ref: EtcdClientRef): Etcd3 => (typeof ref === 'function' ? ref() : ref);
+/** The etcd client, asked for when first needed: `lazyEtcdClient().get` makes it then, `() => client` hands a ready one. */
+export type EtcdClientRef = () => Etcd3;
 
 /** The client of options already validated (etcdOptions), made on the first `get`; `close` closes it if it was. */
 export function lazyEtcdClient(options: IOptions): { get(): Etcd3; close(): void } {

@@ -33,7 +33,7 @@ import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
 import type { EtcdBatch, EtcdEvent, EtcdStatus, KeyValue, ResyncCause } from '../core/events.js';
 import { backoffDelay, type Backoff } from '../core/backoff.js';
 import { retryBackoff } from '../streams/retry-backoff.js';
-import { clientOf, describeEtcdError, etcd3, type EtcdClientRef } from './etcd-client.js';
+import { describeEtcdError, etcd3, type EtcdClientRef } from './etcd-client.js';
 
 export interface EtcdSourceOptions {
   /** e.g. PREFIX ('/calico/bgp/v1'); keys under `prefix + '/'` are read and watched. */
@@ -126,7 +126,7 @@ export function etcdSource(client: EtcdClientRef, opts: EtcdSourceOptions): Etcd
     /** Read everything; a failed read is retried with backoff (streams/retry-backoff.ts), each failure a `disconnected` status. */
     const snapshot = (cause: ResyncCause, delayMs = 0): void => {
       const read = (): void => {
-        pending = defer(() => readPrefix(clientOf(client), prefix, opts.pageSize ?? 50_000))
+        pending = defer(() => readPrefix(client(), prefix, opts.pageSize ?? 50_000))
           .pipe(retryBackoff(backoff, (err, retryInMs) => status({ kind: 'disconnected', reason: describeEtcdError(err), retryInMs }), scheduler))
           .subscribe(({ revision, kvs, clusterId }) => {
             if (closed) return;
@@ -148,7 +148,7 @@ export function etcdSource(client: EtcdClientRef, opts: EtcdSourceOptions): Etcd
     const recover = (err: unknown): void => {
       cancelStreak += 1;
       const wanted = lastRev + 1;
-      clientOf(client)
+      client()
         .getAll()
         .prefix(prefix)
         .revision(wanted)
@@ -193,7 +193,7 @@ export function etcdSource(client: EtcdClientRef, opts: EtcdSourceOptions): Etcd
     };
 
     const watch = (): void => {
-      const w = clientOf(client).watch().prefix(prefix).startRevision(String(lastRev + 1)).watcher();
+      const w = client().watch().prefix(prefix).startRevision(String(lastRev + 1)).watcher();
       watcher = w;
       const current = (): boolean => !closed && watcher === w;
       // Every (re)attach resumes right after the last revision delivered.

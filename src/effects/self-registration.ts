@@ -14,7 +14,7 @@ import type { Etcd3 } from 'etcd3';
 import { asyncScheduler, catchError, concat, concatMap, defer, EMPTY, from, throwError, type Observable, type SchedulerLike } from 'rxjs';
 import type { Backoff } from '../core/backoff.js';
 import { decideRegistration, keysFor, rrPrefix, type Registration } from '../core/registration.js';
-import { clientOf, describeEtcdError, type EtcdClientRef } from './etcd-client.js';
+import { describeEtcdError, type EtcdClientRef } from './etcd-client.js';
 import type { EtcdSource } from './etcd-source.js';
 import { retryBackoff } from '../streams/retry-backoff.js';
 import type { Log } from './logger.js';
@@ -51,7 +51,7 @@ export function selfRegistration(client: EtcdClientRef, regs: readonly Registrat
   return from(regs).pipe(
     concatMap((reg) => {
       const base = { family: reg.family, ip: reg.address };
-      return defer(() => registerOne(clientOf(client), reg, log)).pipe(
+      return defer(() => registerOne(client(), reg, log)).pipe(
         // A refusal (permission) is final: logged and given up; any other etcd failure is retried.
         catchError((err: unknown) => {
           if (!refused(err)) return throwError(() => err);

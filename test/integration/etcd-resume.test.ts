@@ -38,7 +38,7 @@ function resume(prefix: string, from: { revision: number; clusterId?: string }) 
   const client = createEtcdClient({ endpoints: [etcd.endpoint] });
   const batches: EtcdBatch[] = [];
   const statuses: EtcdStatus[] = [];
-  const source = etcdSource(client, { prefix, resume: from, retry: { initialMs: 100, maxMs: 1000 } });
+  const source = etcdSource(() => client, { prefix, resume: from, retry: { initialMs: 100, maxMs: 1000 } });
   const sub = source.status$.subscribe((s) => statuses.push(s));
   sub.add(source.batches$.subscribe((b) => batches.push(b)));
   subs.push({ sub, client });

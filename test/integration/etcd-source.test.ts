@@ -46,7 +46,7 @@ class Recorder {
 
   constructor(endpoint: string, readonly prefix: string) {
     this.client = createEtcdClient({ endpoints: [endpoint] });
-    const source = etcdSource(this.client, { prefix, retry: { initialMs: 100, maxMs: 1_000 } });
+    const source = etcdSource(() => this.client, { prefix, retry: { initialMs: 100, maxMs: 1_000 } });
     this.sub = source.status$.subscribe((s) => {
       if (process.env['SHOW_ETCD_STATUS']) console.log(prefix, JSON.stringify(s));
       this.statuses.push(s);
@@ -482,7 +482,7 @@ describe('etcdSource with a real etcd', { timeout: 60_000 }, () => {
     const client = createEtcdClient({ endpoints: [etcd.endpoint] });
     const batches: EtcdBatch[] = [];
     let connected = false;
-    const source = etcdSource(client, { prefix });
+    const source = etcdSource(() => client, { prefix });
     const sub = source.status$.subscribe((s) => (connected ||= s.kind === 'connected'));
     sub.add(source.batches$.subscribe((b) => batches.push(b)));
     await until('connected', () => connected);
