@@ -466,11 +466,17 @@ async function frrRouteProblems(f: FrrHandle, family: Family, opts: { attrs: boo
 }
 
 async function waitRoutes(family: Family, what: string, opts: { attrs: boolean }, timeoutMs = 30_000): Promise<void> {
+  // When a node's CLI fails on the last try, the routes it last read complete are what the timeout should show too.
+  let lastProblems = 'none read yet';
   await waitFor(
     async () => {
+      const reads = Promise.all([...[...nodes.values()].map((n) => routeProblems(n, family, opts)), ...(frr && model.frr ? [frrRouteProblems(frr, family, opts)] : [])]);
       const all = (
-        await Promise.all([...[...nodes.values()].map((n) => routeProblems(n, family, opts)), ...(frr && model.frr ? [frrRouteProblems(frr, family, opts)] : [])])
+        await reads.catch((e: unknown) => {
+          throw new Error(`${e instanceof Error ? e.message : String(e)} (route problems at the last complete read: ${lastProblems})`);
+        })
       ).flat();
+      lastProblems = all.length > 0 ? `${all.length}: ${all.slice(0, 8).join('; ')}` : 'none';
       if (all.length > 0) throw new Error(`${all.length} route problems: ${all.slice(0, 8).join('; ')}`);
       return true;
     },

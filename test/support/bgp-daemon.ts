@@ -4,7 +4,7 @@
  * directory, counts as started once its CLI answers, and is stopped by PID;
  * its CLI throws on failure.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { killTracked, spawnTracked, waitStarted, type TrackedProcess } from './processes.js';
@@ -46,9 +46,30 @@ export async function startBgpDaemon(o: BgpDaemonOptions): Promise<BgpDaemon> {
   return { pid: p.pid, netns: o.netns, dir: o.dir, logPath, process: p, stop: () => killTracked(p.pid) };
 }
 
-/** Run a daemon's CLI: its stdout; throws `<what> failed (<exit code>): <stderr, else stdout>`. */
-export async function runCli(file: string, args: readonly string[], what: string): Promise<string> {
-  const r = await execa(file, [...args], { reject: false, stdin: 'ignore', timeout: 10_000 });
-  if (r.exitCode !== 0) throw new Error(`${what} failed (${String(r.exitCode)}): ${String(r.stderr).trim() || String(r.stdout).trim()}`);
+const CLI_TIMEOUT_MS = 10_000;
+
+/**
+ * Run a daemon's CLI: its stdout; throws `<what> failed (<exit code>): <stderr, else stdout>`, or
+ * `<what> did not answer within 10 s` followed by `onTimeout()`'s account of the daemon (what it was doing).
+ */
+export async function runCli(file: string, args: readonly string[], what: string, onTimeout?: () => string): Promise<string> {
+  const r = await execa(file, [...args], { reject: false, stdin: 'ignore', timeout: CLI_TIMEOUT_MS });
+  if (r.timedOut) throw new Error(`${what} did not answer within ${CLI_TIMEOUT_MS / 1000} s${onTimeout ? `; ${onTimeout()}` : ''}`);
+  if (r.exitCode !== 0) throw new Error(`${what} failed (${String(r.exitCode ?? r.signal)}): ${String(r.stderr).trim() || String(r.stdout).trim()}`);
   return String(r.stdout);
+}
+
+/** A daemon's state as the kernel sees it (alive?, run state, where it sleeps) and its log's last lines: for a CLI that hangs. */
+export function daemonAccount(pid: number, logPath: string, lines = 5): string {
+  const read = (path: string): string => {
+    try {
+      return readFileSync(path, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  };
+  const stat = read(`/proc/${pid}/stat`);
+  const state = stat === '' ? 'not running' : `state ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? '?'}, wchan ${read(`/proc/${pid}/wchan`) || '?'}`;
+  const tail = read(logPath).split('\n').slice(-lines).join(' | ');
+  return `pid ${pid} ${state}; log: ${tail || '(empty)'}`;
 }

@@ -10,7 +10,7 @@
  * disabled). `vtysh --vty_socket DIR` reads FRR's own JSON.
  */
 import { join } from 'node:path';
-import { runCli, startBgpDaemon, type BgpDaemon } from './bgp-daemon.js';
+import { daemonAccount, runCli, startBgpDaemon, type BgpDaemon } from './bgp-daemon.js';
 import { tempDir } from './processes.js';
 
 export const BGPD_BIN = process.env['FRR_BGPD_BIN'] ?? '/usr/lib/frr/bgpd';
@@ -134,8 +134,10 @@ export function parseFrrNeighbors(text: string): Map<string, FrrPeer> {
 
 export async function startFrr(o: FrrOptions): Promise<FrrHandle> {
   const dir = o.dir ?? tempDir('rr-frr');
-  const vtysh = (cmd: string): Promise<string> => runCli(VTYSH_BIN, ['--vty_socket', dir, '-d', 'bgpd', '-c', cmd], `vtysh -c '${cmd}'`);
-  const daemon = await startBgpDaemon({
+  let daemon: BgpDaemon | undefined;
+  const account = (): string => (daemon ? `bgpd ${daemonAccount(daemon.pid, daemon.logPath)}` : 'bgpd not started yet');
+  const vtysh = (cmd: string): Promise<string> => runCli(VTYSH_BIN, ['--vty_socket', dir, '-d', 'bgpd', '-c', cmd], `vtysh -c '${cmd}'`, account);
+  daemon = await startBgpDaemon({
     netns: o.netns,
     dir,
     name: 'bgpd',
