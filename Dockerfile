@@ -10,7 +10,8 @@
 # Everything runs as the user routereflector (65532); the only capability is
 # NET_BIND_SERVICE, as a file capability of /usr/sbin/bird (image/capabilities).
 
-# Build stage: compile the TypeScript agent, keep only production modules,
+# Build stage: compile the TypeScript agent and bundle it (dist/app, README
+# "Development"), keep only production modules,
 # and fetch the pinned Node.js runtime (image/node.env). Nothing of this
 # stage but its outputs reaches the image.
 FROM node:24-trixie-slim AS build
@@ -18,6 +19,7 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY scripts/bundle.mjs ./scripts/
 COPY src ./src
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 COPY image/node.env ./image/

@@ -18,7 +18,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus, totalmem, release, loadavg } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { children } from './lib/processes.mjs';
 import { AGENT_MAIN, MiB, ROOT } from './lib/setup.mjs';
@@ -133,7 +133,7 @@ export async function runBench(options = {}) {
   const opts = { ...DEFAULTS, ...options };
   const log = opts.log;
   if (!opts.toolCmd && !existsSync(AGENT_MAIN)) throw new Error(`${AGENT_MAIN} missing: run npm run build first`);
-  const tool = opts.toolCmd ?? `routereflector agent (node ${[...shebangFlags(), ...opts.nodeArgs].join(' ')} dist/src/main.js run)`;
+  const tool = opts.toolCmd ?? `routereflector agent (node ${[...shebangFlags(), ...opts.nodeArgs].join(' ')} ${relative(ROOT, AGENT_MAIN)} run)`;
   const result = { tool, startedAt: new Date().toISOString(), machine: machine(), options: { ...opts, log: undefined }, sizes: [] };
   for (const n of opts.sizes) {
     log(`N=${n}: starting etcd`);

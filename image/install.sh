@@ -66,8 +66,8 @@ system() {
 }
 
 app() {
-  chmod +x /app/dist/src/main.js
-  ln -sf /app/dist/src/main.js /usr/local/bin/routereflector
+  chmod +x /app/dist/app/main.js
+  ln -sf /app/dist/app/main.js /usr/local/bin/routereflector
   install -m 0755 "$here/boot" /usr/local/bin/routereflector-boot
 }
 

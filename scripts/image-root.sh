@@ -12,7 +12,7 @@ dest="${1:?usage: image-root.sh DEST}"
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 PATH="$PATH:/usr/sbin:/sbin"
-[ -f dist/src/main.js ] || { echo "image-root: dist/src/main.js missing: npm run build" >&2; exit 1; }
+[ -f dist/app/main.js ] || { echo "image-root: dist/app/main.js missing: npm run build" >&2; exit 1; }
 sh scripts/trixie-root.sh "$dest"
 tgz=$(sh scripts/image-node.sh)
 cp /etc/resolv.conf "$dest/etc/resolv.conf"

@@ -15,7 +15,7 @@
 set -eu
 self=$(readlink -f "$0")
 repo=$(cd "$(dirname "$self")/.." && pwd)
-main="$repo/dist/src/main.js"
+main="$repo/dist/app/main.js"
 envfile="$repo/.state/up/env"
 
 if [ ! -f "$main" ]; then

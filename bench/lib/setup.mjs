@@ -1,9 +1,13 @@
 /** What every phase of the bench shares: where the agent is, the fabric it is measured in, clocks. */
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const AGENT_MAIN = join(ROOT, 'dist', 'src', 'main.js');
+/**
+ * The agent the bench runs: the bundle (dist/app, what `routereflector` is); BENCH_AGENT_MAIN=dist/src/main.js
+ * runs tsc's modules instead, for a `--cpu-prof` whose functions keep their own files.
+ */
+export const AGENT_MAIN = resolve(ROOT, process.env['BENCH_AGENT_MAIN'] ?? join('dist', 'app', 'main.js'));
 export const PREFIX = '/calico/bgp/v1';
 export const RR_IP = '172.16.0.1';
 export const RR_IP6 = 'fd00:ffff::1';

@@ -12,7 +12,7 @@ import { TEMPLATE_FILES, type Dialect } from '../core/dialect.js';
 import type { Family } from '../core/events.js';
 import { createRenderer, type ConfigTemplates, type Render } from '../core/render.js';
 
-/** The project's templates/ directory, from src/effects or dist/src/effects. */
+/** The project's templates/ directory, from src/effects, dist/src/effects or the bundle in dist/app. */
 export function defaultTemplateDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {

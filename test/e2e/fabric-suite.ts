@@ -5,7 +5,7 @@
  * One lab (a bridge in its own netns, 10.77.0.0/24 and fd77::/64, see
  * test/support/fabric.ts), one etcd on loopback in the root netns. Each route
  * reflector host is what the product runs: one agent process (`node
- * dist/src/main.js run`, root netns, reaches etcd on 127.0.0.1 and BIRD
+ * dist/app/main.js run`, root netns, reaches etcd on 127.0.0.1 and BIRD
  * through the control socket file) plus `bird` and `bird6` inside the host's
  * namespace reading the agent's CONFIG_DIR. The s6 tree is not used here (it
  * is tested on its own); agent + bird/bird6 per host is the same thing

@@ -1,5 +1,5 @@
 /**
- * The built agent (`node dist/src/main.js`) as a child process of a test,
+ * The built agent (`node dist/app/main.js`, the bundle `npm run build` makes) as a child process of a test,
  * with its JSON log lines collected for assertions.
  */
 import { readFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { waitFor } from './processes.js';
 
-export const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'src', 'main.js');
+export const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'app', 'main.js');
 
 export interface LogLine {
   time?: string;

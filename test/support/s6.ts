@@ -26,7 +26,7 @@ export function copyTree(dest: string): string {
   return dest;
 }
 
-/** A directory holding `routereflector` -> dist/src/main.js, for PATH. */
+/** A directory holding `routereflector` -> dist/app/main.js, for PATH. */
 export function agentBinDir(): string {
   const dir = tempDir('rr-bin');
   symlinkSync(MAIN, join(dir, 'routereflector'));
