@@ -161,7 +161,7 @@ const SLICE_KEYS = 20_000;
 type AnyRecord = JournalRecord | ({ type: string; t: string; run: string } & Record<string, unknown>);
 
 /** The record's full keyspace, if it carries one: a checkpoint's `kvs`, or a batch's resync event's. */
-export function keyspaceOf(record: { type: string } & Record<string, unknown>): readonly KeyValue[] | undefined {
+export function keyspaceOf(record: { readonly type: string }): readonly KeyValue[] | undefined {
   const r = record as { type: string; kvs?: unknown; events?: unknown };
   const kvs = r.type === 'checkpoint' ? r.kvs : r.type === 'batch' && Array.isArray(r.events) ? (r.events as EtcdEvent[]).find((e) => e.type === 'resync')?.kvs : undefined;
   return Array.isArray(kvs) ? (kvs as KeyValue[]) : undefined;
@@ -176,7 +176,7 @@ export function keyspaceOf(record: { type: string } & Record<string, unknown>): 
  * whole, it was ~270 MiB of the agent's peak RSS in that fabric.
  */
 export function* encodeJournalLinePieces(record: AnyRecord): Generator<Buffer> {
-  const all = keyspaceOf(record as { type: string } & Record<string, unknown>);
+  const all = keyspaceOf(record);
   const kvs = all !== undefined && all.length > SLICE_KEYS ? all : undefined;
   const mark = JSON.stringify('\u0000keyspace\u0000');
   const json = kvs === undefined ? undefined : JSON.stringify(record, (_k, v: unknown) => (v === kvs ? '\u0000keyspace\u0000' : v));

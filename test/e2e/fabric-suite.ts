@@ -477,7 +477,7 @@ async function waitRoutes(family: Family, what: string, opts: { attrs: boolean }
         })
       ).flat();
       lastProblems = all.length > 0 ? `${all.length}: ${all.slice(0, 8).join('; ')}` : 'none';
-      if (all.length > 0) throw new Error(`${all.length} route problems: ${all.slice(0, 8).join('; ')}`);
+      if (all.length > 0) throw new Error(`route problems ${lastProblems}`);
       return true;
     },
     { what, timeoutMs, intervalMs: 500 },
